@@ -1,0 +1,476 @@
+// Package emulator is a built-in, deterministic emulator of the Amazon
+// Bedrock Runtime Converse and ConverseStream endpoints.
+//
+// It exists so that nobody needs an AWS account to run, test or demo
+// streamgate: local mode points the real aws-sdk-go-v2 bedrockruntime client
+// at it through BaseEndpoint, and because it speaks the real wire format
+// (application/vnd.amazon.eventstream frames written with the SDK's own
+// encoder, JSON errors with X-Amzn-ErrorType) the gateway runs the very code
+// path it runs against AWS. Its models (see Models) are chosen by model id
+// and reproduce the situations a streaming gateway must survive: steady and
+// long streams, a slow first token, throttling, a mid-stream exception and
+// a connection cut mid-frame.
+//
+// Token accounting: inputTokens is the number of whitespace-separated words
+// in all text blocks of all messages plus the system prompt; outputTokens is
+// the number of deltas (words) generated; maxTokens caps the deltas. See
+// Answer for the text of each delta.
+//
+// Two client-side facts show up against a server this fast (both are SDK
+// behaviour, not emulator behaviour, and both also apply against AWS):
+//
+//   - The SDK closes its request body as soon as response headers arrive,
+//     while net/http's write loop may still probe that body for extra bytes
+//     through io.WriterTo, which then fails with io.EOF; the transport closes
+//     the connection under the response and the stream fails with "use of
+//     closed network connection" (aws-sdk-go-v2 #2737). The emulator reads
+//     every request body to the end before answering, but the race is inside
+//     the client: give the SDK an HTTPClient that hides the request body's
+//     WriteTo (wrap it as struct{ io.ReadCloser }), as this package's tests do.
+//   - Concurrent event streams on one bedrockruntime.Client share the
+//     protocol's eventstream codec, which `go test -race` reports as a data
+//     race (benign today; smithy-go #714). Race-enabled tests that run
+//     streams in parallel need one client per stream.
+package emulator
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options tunes the emulator's timing. The zero value gives the documented
+// defaults, which are the ones users see in local mode.
+type Options struct {
+	TokensPerSecond float64       // deltas a second for the paced models; 0 → 50
+	SlowStart       time.Duration // slow-start-v1's silence before its first delta; 0 → 40s
+	LongDuration    time.Duration // how long long-v1's uncapped answer takes; 0 → 95s
+	Logger          *slog.Logger  // one line per request, without prompts or answers; nil → discard
+}
+
+const (
+	defaultTokensPerSecond = 50
+	defaultSlowStart       = 40 * time.Second
+	defaultLongDuration    = 95 * time.Second
+
+	// maxRequestBytes bounds the request body the emulator reads.
+	maxRequestBytes = 20 << 20
+	// maxRecords bounds the memory a long-running emulator spends on
+	// Records: only the most recent requests are kept.
+	maxRecords = 10000
+)
+
+// Environment variables read by OptionsFromEnv.
+const (
+	envTokensPerSecond = "EMULATOR_TOKENS_PER_SECOND"
+	envSlowStart       = "EMULATOR_SLOW_START_SECONDS"
+	envLong            = "EMULATOR_LONG_SECONDS"
+)
+
+// OptionsFromEnv reads EMULATOR_TOKENS_PER_SECOND, EMULATOR_SLOW_START_SECONDS
+// and EMULATOR_LONG_SECONDS (floats allowed; unset or empty keeps the
+// default) so that local mode and the standalone CLI are configured the
+// same way. Every value must be a finite number greater than 0; a bad value
+// is reported with the variable's name, so that a misconfigured process
+// fails at start. getenv is os.Getenv in production.
+func OptionsFromEnv(getenv func(string) string) (Options, error) {
+	var o Options
+	v, err := envFloat(getenv, envTokensPerSecond)
+	if err != nil {
+		return Options{}, err
+	}
+	o.TokensPerSecond = v
+	if o.SlowStart, err = envSeconds(getenv, envSlowStart); err != nil {
+		return Options{}, err
+	}
+	if o.LongDuration, err = envSeconds(getenv, envLong); err != nil {
+		return Options{}, err
+	}
+	return o, nil
+}
+
+func envFloat(getenv func(string) string, name string) (float64, error) {
+	s := strings.TrimSpace(getenv(name))
+	if s == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%s=%q: not a number", name, s)
+	}
+	if v <= 0 {
+		return 0, fmt.Errorf("%s=%q: must be greater than 0", name, s)
+	}
+	return v, nil
+}
+
+func envSeconds(getenv func(string) string, name string) (time.Duration, error) {
+	v, err := envFloat(getenv, name)
+	if err != nil || v == 0 {
+		return 0, err
+	}
+	if v > float64(math.MaxInt64)/float64(time.Second) {
+		return 0, fmt.Errorf("%s=%q: too large", name, getenv(name))
+	}
+	d := time.Duration(v * float64(time.Second))
+	if d <= 0 {
+		return 0, fmt.Errorf("%s=%q: too small", name, getenv(name))
+	}
+	return d, nil
+}
+
+// Emulator is an http.Handler serving the Bedrock Runtime Converse and
+// ConverseStream routes. It is safe for concurrent use, and all its state
+// lives in the value, so tests can run many emulators side by side.
+type Emulator struct {
+	interval  time.Duration // between deltas at TokensPerSecond
+	slowStart time.Duration
+	long      time.Duration
+	log       *slog.Logger
+
+	mu       sync.Mutex
+	records  []*Record
+	inflight int
+	idle     chan struct{} // closed while inflight == 0
+}
+
+// New returns an Emulator with opts' zero fields set to their defaults.
+func New(opts Options) *Emulator {
+	tps := opts.TokensPerSecond
+	if tps <= 0 || math.IsNaN(tps) || math.IsInf(tps, 0) {
+		tps = defaultTokensPerSecond
+	}
+	e := &Emulator{
+		interval:  time.Duration(float64(time.Second) / tps),
+		slowStart: opts.SlowStart,
+		long:      opts.LongDuration,
+		log:       opts.Logger,
+		idle:      make(chan struct{}),
+	}
+	if e.slowStart <= 0 {
+		e.slowStart = defaultSlowStart
+	}
+	if e.long <= 0 {
+		e.long = defaultLongDuration
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	close(e.idle)
+	return e
+}
+
+// Record describes one Converse or ConverseStream request the emulator
+// received (unknown routes are only logged), so that tests can check what
+// reached "Bedrock": how many attempts, whether a cancel propagated, how
+// many tokens were paid for.
+type Record struct {
+	Operation  string // "ConverseStream" or "Converse"
+	ModelID    string // as requested (decoded from the path)
+	Status     int    // HTTP status written; 0 if the client left before one was
+	Outcome    string // "completed", "cancelled" (client context ended before the answer finished), "error" (pre-stream error), "stream-error" (midstream exception), "truncated"
+	DeltasSent int    // deltas written (ConverseStream) or generated (Converse)
+	Start, End time.Time
+}
+
+// Records returns a snapshot of the requests seen so far, in arrival order;
+// a request still in flight has Outcome "" and zero End. Only the most
+// recent 10000 requests are kept.
+func (e *Emulator) Records() []Record {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Record, len(e.records))
+	for i, r := range e.records {
+		out[i] = *r
+	}
+	return out
+}
+
+// WaitIdle blocks until no request is in flight or ctx ends, so that tests
+// read Records only after the handler has recorded how a request ended
+// (which can be after the client has seen the end of the response).
+func (e *Emulator) WaitIdle(ctx context.Context) error {
+	e.mu.Lock()
+	idle := e.idle
+	e.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (e *Emulator) begin(op, modelID string, start time.Time) *Record {
+	rec := &Record{Operation: op, ModelID: modelID, Start: start}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.inflight == 0 {
+		e.idle = make(chan struct{})
+	}
+	e.inflight++
+	e.records = append(e.records, rec)
+	if len(e.records) > 2*maxRecords {
+		e.records = append([]*Record(nil), e.records[len(e.records)-maxRecords:]...)
+	}
+	return rec
+}
+
+func (e *Emulator) update(fn func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	fn()
+}
+
+func (e *Emulator) end(rec *Record, status int, outcome string, deltas int) Record {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rec.Status, rec.Outcome, rec.DeltasSent, rec.End = status, outcome, deltas, time.Now()
+	e.inflight--
+	if e.inflight == 0 {
+		close(e.idle)
+	}
+	return *rec
+}
+
+// Records for Converse operations.
+const (
+	opConverseStream = "ConverseStream"
+	opConverse       = "Converse"
+)
+
+// Outcomes.
+const (
+	outcomeCompleted   = "completed"
+	outcomeCancelled   = "cancelled"
+	outcomeError       = "error"
+	outcomeStreamError = "stream-error"
+	outcomeTruncated   = "truncated"
+)
+
+// result is what a handler reports for the record and the log line.
+type result struct {
+	status       int
+	outcome      string
+	deltas       int
+	inputTokens  int
+	stopReason   string
+	errorType    string
+	errorMessage string
+}
+
+// ServeHTTP serves POST /model/{modelId}/converse-stream and
+// POST /model/{modelId}/converse. The request body is always read to the
+// end before anything is written: answering a fast client before its body
+// is drained makes the SDK fail the stream with "use of closed network
+// connection" (aws-sdk-go-v2 issue #2737).
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBytes))
+	_ = r.Body.Close()
+	requestID := newRequestID()
+	w.Header().Set("X-Amzn-RequestId", requestID)
+
+	op, modelID, ok := parseRoute(r.Method, r.URL)
+	if !ok {
+		writeError(w, http.StatusNotFound, "UnknownOperationException", "The requested route does not exist.")
+		e.log.LogAttrs(r.Context(), slog.LevelWarn, "bedrock emulator: unknown route",
+			slog.String("request_id", requestID),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.EscapedPath()),
+			slog.Int("status", http.StatusNotFound))
+		return
+	}
+	rec := e.begin(op, modelID, start)
+	res := e.serve(w, r, rec, op, modelID, body, readErr, start)
+	final := e.end(rec, res.status, res.outcome, res.deltas)
+
+	attrs := []slog.Attr{
+		slog.String("request_id", requestID),
+		slog.String("operation", op),
+		slog.String("model", modelID),
+		slog.Int("status", final.Status),
+		slog.String("outcome", final.Outcome),
+		slog.Int("deltas", final.DeltasSent),
+		slog.Int64("duration_ms", final.End.Sub(final.Start).Milliseconds()),
+	}
+	if res.inputTokens > 0 {
+		attrs = append(attrs, slog.Int("input_tokens", res.inputTokens), slog.Int("output_tokens", res.deltas))
+	}
+	if res.stopReason != "" {
+		attrs = append(attrs, slog.String("stop_reason", res.stopReason))
+	}
+	if res.errorType != "" {
+		attrs = append(attrs, slog.String("error_type", res.errorType), slog.String("error", res.errorMessage))
+	}
+	e.log.LogAttrs(r.Context(), slog.LevelInfo, "bedrock emulator request", attrs...)
+}
+
+// parseRoute splits the escaped path by hand rather than through
+// http.ServeMux so that ids containing '/' (ARNs, sent as %2F) and ':' are
+// decoded exactly once and never path-cleaned or redirected.
+func parseRoute(method string, u *url.URL) (op, modelID string, ok bool) {
+	if method != http.MethodPost {
+		return "", "", false
+	}
+	parts := strings.Split(u.EscapedPath(), "/")
+	if len(parts) != 4 || parts[0] != "" || parts[1] != "model" || parts[2] == "" {
+		return "", "", false
+	}
+	switch parts[3] {
+	case "converse-stream":
+		op = opConverseStream
+	case "converse":
+		op = opConverse
+	default:
+		return "", "", false
+	}
+	id, err := url.PathUnescape(parts[2])
+	if err != nil {
+		return "", "", false
+	}
+	return op, id, true
+}
+
+func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, rec *Record, op, modelID string, body []byte, readErr error, start time.Time) result {
+	ctx := r.Context()
+	fail := func(status int, typ, msg string) result {
+		writeError(w, status, typ, msg)
+		return result{status: status, outcome: outcomeError, errorType: typ, errorMessage: msg}
+	}
+	if readErr != nil {
+		if ctx.Err() != nil {
+			return result{outcome: outcomeCancelled}
+		}
+		var tooBig *http.MaxBytesError
+		if errors.As(readErr, &tooBig) {
+			return fail(http.StatusBadRequest, "ValidationException", "Input is too long for requested model.")
+		}
+		return fail(http.StatusBadRequest, "ValidationException", "Could not read the request body.")
+	}
+	// SigV4 is not verified: the emulator accepts any static credentials,
+	// but an unsigned request is refused as AWS would refuse it.
+	if r.Header.Get("Authorization") == "" {
+		return fail(http.StatusForbidden, "AccessDeniedException", "Missing Authentication Token: the request must be signed with AWS credentials (any static keys will do for the emulator).")
+	}
+	k, ok := resolveModel(modelID)
+	if !ok {
+		return fail(http.StatusBadRequest, "ValidationException", "The provided model identifier is invalid.")
+	}
+	req, err := parseRequest(body)
+	if err != nil {
+		return fail(http.StatusBadRequest, "ValidationException", err.Error())
+	}
+	if k == kindThrottle {
+		return fail(http.StatusTooManyRequests, "ThrottlingException", "Too many requests, please wait before trying again.")
+	}
+	p := e.plan(k, req)
+	if op == opConverse {
+		return e.converse(ctx, w, rec, p, req, start)
+	}
+	return e.converseStream(ctx, w, rec, p, req, start)
+}
+
+// plan is the schedule of one answer.
+type plan struct {
+	kind         kind
+	deltas       []string // texts; for timestamp-v1 only their count matters
+	stopReason   string   // "" for the failing models
+	initialDelay time.Duration
+	interval     time.Duration
+	nextWord     string // truncated-v1: the word in the frame cut in half
+}
+
+func (e *Emulator) plan(k kind, req *converseRequest) plan {
+	var maxTokens int
+	var stops []string
+	if ic := req.InferenceConfig; ic != nil {
+		if ic.MaxTokens != nil {
+			maxTokens = *ic.MaxTokens
+		}
+		if k != kindTimestamp {
+			stops = ic.StopSequences
+		}
+	}
+	prompt := req.prompt()
+	p := plan{kind: k}
+	p.deltas, p.stopReason = answerFor(k, prompt, maxTokens, stops)
+	switch k {
+	case kindFast:
+	case kindLong:
+		p.interval = e.long / time.Duration(len(naturalAnswer(prompt, true)))
+	case kindSlowStart:
+		p.initialDelay = e.slowStart
+		p.interval = e.interval
+	default:
+		p.interval = e.interval
+	}
+	if k == kindTruncated {
+		full := naturalAnswer(prompt, false)
+		p.nextWord = "cut"
+		if len(full) > len(p.deltas) {
+			p.nextWord = full[len(p.deltas)]
+		}
+	}
+	return p
+}
+
+// generate produces p's deltas at their scheduled times: the first after
+// initialDelay, then one every interval, on an absolute schedule so that
+// slow writes do not make the stream drift. It stops at once when ctx ends.
+func generate(ctx context.Context, p plan, emit func(text string) error) (sent int, err error) {
+	if err := sleep(ctx, p.initialDelay); err != nil {
+		return 0, err
+	}
+	first := time.Now()
+	for i, text := range p.deltas {
+		if i > 0 && p.interval > 0 {
+			if err := sleep(ctx, time.Until(first.Add(time.Duration(i)*p.interval))); err != nil {
+				return sent, err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return sent, err
+		}
+		if p.kind == kindTimestamp {
+			text = "t" + strconv.FormatInt(time.Now().UnixNano(), 10) + " "
+		}
+		if err := emit(text); err != nil {
+			return sent, err
+		}
+		sent++
+	}
+	return sent, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

@@ -1,0 +1,261 @@
+package emulator
+
+import (
+	"hash/fnv"
+	"math/rand/v2"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// kind is what a model does with a request.
+type kind int
+
+const (
+	kindSteady kind = iota
+	kindFast
+	kindLong
+	kindSlowStart
+	kindThrottle
+	kindMidstreamError
+	kindTruncated
+	kindTimestamp
+)
+
+// modelTable is the emulator's catalogue. It is read-only after
+// initialisation, so it is shared by all Emulators without locking.
+var modelTable = [...]struct {
+	id   string
+	kind kind
+}{
+	{"emulator.steady-v1", kindSteady},
+	{"emulator.fast-v1", kindFast},
+	{"emulator.long-v1", kindLong},
+	{"emulator.slow-start-v1", kindSlowStart},
+	{"emulator.throttle-v1", kindThrottle},
+	{"emulator.midstream-error-v1", kindMidstreamError},
+	{"emulator.truncated-v1", kindTruncated},
+	{"emulator.timestamp-v1", kindTimestamp},
+}
+
+const (
+	// minWords and maxWords bound the natural length of a steady answer.
+	minWords = 40
+	maxWords = 120
+	// longAnswerBytes is the size of emulator.long-v1's answer: on the
+	// scale of a long real Claude answer.
+	longAnswerBytes = 52 * 1024
+	// failAfter is how many deltas the failing models send before failing.
+	failAfter = 5
+)
+
+// Stop reasons, as Bedrock spells them.
+const (
+	stopEndTurn      = "end_turn"
+	stopMaxTokens    = "max_tokens"
+	stopStopSequence = "stop_sequence"
+)
+
+// inferenceProfilePrefixes are the geographic prefixes of cross-region
+// inference profile ids ("us.anthropic..."); the emulator accepts them in
+// front of its own ids so that profile-shaped ids can be tested.
+var inferenceProfilePrefixes = [...]string{"us.", "us-gov.", "eu.", "apac.", "jp.", "au.", "ca.", "global."}
+
+// Models lists the emulator's model ids, for allowlists and for the
+// local-mode default. Besides these exact ids, a request may name a model
+// with a version suffix (":0"), a geographic inference-profile prefix
+// ("us."), or as a Bedrock foundation-model or inference-profile ARN whose
+// resource id is one of these (for example
+// "arn:aws:bedrock:us-east-1::foundation-model/emulator.fast-v1").
+func Models() []string {
+	ids := make([]string, len(modelTable))
+	for i, m := range modelTable {
+		ids[i] = m.id
+	}
+	return ids
+}
+
+// resolveModel maps a requested model id, inference profile id or ARN to
+// the model's kind.
+func resolveModel(id string) (kind, bool) {
+	if strings.HasPrefix(id, "arn:") {
+		parts := strings.SplitN(id, ":", 6)
+		if len(parts) != 6 || parts[2] != "bedrock" {
+			return 0, false
+		}
+		typ, rest, ok := strings.Cut(parts[5], "/")
+		if !ok || (typ != "foundation-model" && typ != "inference-profile") {
+			return 0, false
+		}
+		id = rest
+	}
+	for _, p := range inferenceProfilePrefixes {
+		if strings.HasPrefix(id, p) {
+			id = id[len(p):]
+			break
+		}
+	}
+	if i := strings.LastIndexByte(id, ':'); i >= 0 && isDigits(id[i+1:]) {
+		id = id[:i]
+	}
+	for _, m := range modelTable {
+		if m.id == id {
+			return m.kind, true
+		}
+	}
+	return 0, false
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Answer returns the delta texts a model would stream for prompt with
+// maxTokens (0 = no cap), and the stop reason, so that tests can compute
+// the expected text without copying the generator. strings.Join(deltas, "")
+// is the whole answer text.
+//
+// Convention: one word a delta. Each delta is a word followed by one space,
+// except where a sentence ends ("word. ") and the very last word of the
+// natural answer, which ends with "." and no space. The first word of each
+// sentence is capitalised. A max_tokens cut simply stops early, so a capped
+// answer is a prefix of the uncapped one (and usually ends with a space).
+//
+// steady-v1, fast-v1, slow-start-v1 and timestamp-v1 share one answer
+// length (40..120 words, from a hash of the prompt); long-v1 is about
+// 52 KB. For midstream-error-v1 and truncated-v1 the result is the deltas
+// sent before the failure, with an empty stop reason. For timestamp-v1
+// (whose texts are send times), throttle-v1 and unknown ids it is nil, "".
+func Answer(modelID, prompt string, maxTokens int) (deltas []string, stopReason string) {
+	k, ok := resolveModel(modelID)
+	if !ok || k == kindThrottle || k == kindTimestamp {
+		return nil, ""
+	}
+	return answerFor(k, prompt, maxTokens, nil)
+}
+
+// answerFor is Answer with stop sequences. A stop sequence matches a word
+// when it equals the word as sent without its trailing ". " (so the first
+// word of a sentence matches only in its capitalised form); the matching
+// word is not sent.
+func answerFor(k kind, prompt string, maxTokens int, stopSequences []string) ([]string, string) {
+	if k == kindThrottle {
+		return nil, ""
+	}
+	full := naturalAnswer(prompt, k == kindLong)
+	deltas, stop := full, stopEndTurn
+	for i, d := range full {
+		if maxTokens > 0 && i == maxTokens {
+			deltas, stop = full[:i], stopMaxTokens
+			break
+		}
+		if matchesStop(d, stopSequences) {
+			deltas, stop = full[:i], stopStopSequence
+			break
+		}
+	}
+	if k == kindMidstreamError || k == kindTruncated {
+		if len(deltas) > failAfter {
+			deltas = deltas[:failAfter]
+		}
+		stop = ""
+	}
+	return deltas, stop
+}
+
+func matchesStop(delta string, stopSequences []string) bool {
+	if len(stopSequences) == 0 {
+		return false
+	}
+	word := strings.TrimRight(delta, ". ")
+	for _, s := range stopSequences {
+		if s != "" && s == word {
+			return true
+		}
+	}
+	return false
+}
+
+// naturalAnswer renders the uncapped answer for prompt. The PRNG is seeded
+// from the prompt's FNV-1a hash, so the answer is a pure function of the
+// prompt and of whether it is the long one.
+func naturalAnswer(prompt string, long bool) []string {
+	h := fnv.New64a()
+	h.Write([]byte(prompt))
+	seed := h.Sum64()
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+
+	n := minWords + int(seed%uint64(maxWords-minWords+1))
+	var words []string
+	var ends []bool
+	size := 0
+	left := 6 + rng.IntN(9)
+	for {
+		w := vocabulary[rng.IntN(len(vocabulary))]
+		words = append(words, w)
+		size += len(w) + 1
+		left--
+		ends = append(ends, left == 0)
+		if left == 0 {
+			left = 6 + rng.IntN(9)
+			size++
+		}
+		if long && size >= longAnswerBytes || !long && len(words) == n {
+			break
+		}
+	}
+	ends[len(ends)-1] = true
+
+	deltas := make([]string, len(words))
+	for i, w := range words {
+		if i == 0 || ends[i-1] {
+			w = capitalize(w)
+		}
+		if ends[i] {
+			w += "."
+		}
+		if i < len(words)-1 {
+			w += " "
+		}
+		deltas[i] = w
+	}
+	return deltas
+}
+
+func capitalize(w string) string {
+	r, size := utf8.DecodeRuneInString(w)
+	return string(unicode.ToUpper(r)) + w[size:]
+}
+
+// vocabulary holds ordinary English words so that answers look like text
+// in a chat UI. Read-only.
+var vocabulary = [...]string{
+	"the", "a", "an", "and", "or", "but", "so", "because", "while", "when",
+	"this", "that", "these", "those", "it", "they", "we", "you", "our", "their",
+	"is", "are", "was", "were", "will", "can", "could", "should", "would", "may",
+	"answer", "question", "system", "stream", "token", "model", "request", "response", "message", "result",
+	"time", "people", "way", "day", "world", "life", "work", "part", "place", "case",
+	"point", "group", "number", "problem", "fact", "idea", "example", "reason", "detail", "step",
+	"water", "river", "mountain", "garden", "window", "house", "city", "road", "light", "morning",
+	"evening", "winter", "summer", "paper", "letter", "story", "history", "science", "music", "language",
+	"good", "new", "first", "last", "long", "great", "little", "other", "old", "right",
+	"big", "high", "different", "small", "large", "next", "early", "young", "important", "few",
+	"simple", "clear", "quiet", "bright", "careful", "steady", "quick", "gentle", "useful", "common",
+	"make", "take", "give", "find", "think", "tell", "become", "leave", "feel", "bring",
+	"begin", "keep", "hold", "write", "stand", "hear", "let", "mean", "set", "meet",
+	"run", "move", "live", "believe", "happen", "provide", "carry", "build", "follow", "explain",
+	"often", "always", "never", "sometimes", "usually", "really", "almost", "already", "still", "soon",
+	"here", "there", "now", "then", "together", "perhaps", "quite", "rather", "again", "also",
+	"of", "in", "on", "at", "by", "with", "from", "about", "into", "over",
+	"after", "before", "under", "between", "through", "during", "without", "around", "along", "across",
+	"table", "chair", "door", "book", "friend", "teacher", "student", "family", "child", "voice",
+	"color", "sound", "plan", "change", "interest", "order", "minute", "hour", "moment", "season",
+}
