@@ -1,0 +1,74 @@
+package streaming
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
+}
+
+func TestLoadConfig(t *testing.T) {
+	half, one := 0.5, 1.0
+	got, err := LoadConfig(env(map[string]string{
+		"MODEL_ID": "m1", "ALLOWED_MODELS": "m1, m2,m2", "MAX_TOKENS": "256", "TEMPERATURE": "0.5", "TOP_P": "1",
+		"SYSTEM_PROMPT": "be kind", "MAX_BODY_BYTES": "2048", "HEARTBEAT_SECONDS": "2.5", "DEADLINE_MARGIN_SECONDS": "4",
+		"CORS_ALLOW_ORIGINS": "https://a.example,https://b.example", "LOG_LEVEL": "debug",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		ModelID: "m1", AllowedModels: []string{"m1", "m2"}, MaxTokens: 256, Temperature: &half, TopP: &one,
+		SystemPrompt: "be kind", MaxBodyBytes: 2048, Heartbeat: 2500 * time.Millisecond, DeadlineMargin: 4 * time.Second,
+		CORSAllowOrigins: []string{"https://a.example", "https://b.example"}, LogLevel: slog.LevelDebug,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("LoadConfig mismatch (-want +got):\n%s", diff)
+	}
+
+	defaults, err := LoadConfig(env(map[string]string{"MODEL_ID": "m1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if defaults.MaxTokens != DefaultMaxTokens || defaults.Heartbeat != DefaultHeartbeat || !cmp.Equal(defaults.AllowedModels, []string{"m1"}) {
+		t.Errorf("defaults = %+v", defaults)
+	}
+}
+
+func TestLoadConfigRejects(t *testing.T) {
+	tests := []struct {
+		name     string
+		vars     map[string]string
+		wantName string
+	}{
+		{"no model", map[string]string{}, "MODEL_ID"},
+		{"default not allowed", map[string]string{"MODEL_ID": "m1", "ALLOWED_MODELS": "m2"}, "ALLOWED_MODELS"},
+		{"max tokens not a number", map[string]string{"MODEL_ID": "m", "MAX_TOKENS": "lots"}, "MAX_TOKENS"},
+		{"max tokens zero", map[string]string{"MODEL_ID": "m", "MAX_TOKENS": "0"}, "MAX_TOKENS"},
+		{"temperature above 1", map[string]string{"MODEL_ID": "m", "TEMPERATURE": "1.2"}, "TEMPERATURE"},
+		{"top p NaN", map[string]string{"MODEL_ID": "m", "TOP_P": "NaN"}, "TOP_P"},
+		{"body limit too small", map[string]string{"MODEL_ID": "m", "MAX_BODY_BYTES": "10"}, "MAX_BODY_BYTES"},
+		{"heartbeat zero", map[string]string{"MODEL_ID": "m", "HEARTBEAT_SECONDS": "0"}, "HEARTBEAT_SECONDS"},
+		{"margin negative", map[string]string{"MODEL_ID": "m", "DEADLINE_MARGIN_SECONDS": "-1"}, "DEADLINE_MARGIN_SECONDS"},
+		{"log level", map[string]string{"MODEL_ID": "m", "LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadConfig(env(tt.vars))
+			var cfgErr *ConfigError
+			if !errors.As(err, &cfgErr) || cfgErr.Name != tt.wantName {
+				t.Fatalf("LoadConfig error = %v, want a ConfigError for %s", err, tt.wantName)
+			}
+			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, tt.wantName) {
+				t.Errorf("error %q is not one clear line naming %s", msg, tt.wantName)
+			}
+		})
+	}
+}

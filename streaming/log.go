@@ -1,0 +1,114 @@
+package streaming
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// requestLog collects what one request's log line reports. It never holds
+// the prompt or the answer.
+type requestLog struct {
+	requestID, method, path, route string
+	model, format                  string
+	status                         int
+	start, firstToken              time.Time
+	bytes                          int64
+	deltas                         int
+	inputTokens, outputTokens      int
+	stopReason                     string
+	errorCode, cause               string
+	clientAborted                  bool
+	aborted                        bool // the response was cut on purpose (text mode failure)
+}
+
+// MetricsNamespace is the CloudWatch namespace of the request metrics.
+const MetricsNamespace = "streamgate"
+
+// emf is the CloudWatch Embedded Metric Format directive. It makes the
+// request's own log line carry its metrics, so dashboards and alarms need
+// neither a PutMetricData call nor a second line.
+type emf struct {
+	Timestamp         int64          `json:"Timestamp"`
+	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
+}
+
+type emfDirective struct {
+	Namespace  string      `json:"Namespace"`
+	Dimensions [][]string  `json:"Dimensions"`
+	Metrics    []emfMetric `json:"Metrics"`
+}
+
+type emfMetric struct {
+	Name string `json:"Name"`
+	Unit string `json:"Unit"`
+}
+
+// logRequest writes the request's one JSON line.
+func (h *Handler) logRequest(ctx context.Context, rec *requestLog) {
+	end := time.Now()
+	route := rec.route
+	if route == "" {
+		route = "unmatched"
+	}
+	failed := 0
+	if rec.errorCode != "" {
+		failed = 1
+	}
+	aborted := 0
+	if rec.clientAborted {
+		aborted = 1
+	}
+	metrics := []emfMetric{
+		{"durationMs", "Milliseconds"},
+		{"errors", "Count"},
+		{"clientAborts", "Count"},
+	}
+	attrs := []slog.Attr{
+		slog.String("requestId", rec.requestID),
+		slog.String("route", route),
+		slog.String("method", rec.method),
+		slog.String("path", rec.path),
+		slog.Int("status", rec.status),
+		slog.Int64("durationMs", end.Sub(rec.start).Milliseconds()),
+		slog.Int("errors", failed),
+		slog.Int("clientAborts", aborted),
+		slog.Bool("clientAborted", rec.clientAborted),
+	}
+	dimensions := [][]string{{"route"}}
+	if rec.model != "" {
+		dimensions = append(dimensions, []string{"route", "model"})
+		metrics = append(metrics, emfMetric{"bytes", "Bytes"}, emfMetric{"outputTokens", "Count"}, emfMetric{"inputTokens", "Count"})
+		attrs = append(attrs,
+			slog.String("model", rec.model),
+			slog.String("format", rec.format),
+			slog.Int64("bytes", rec.bytes),
+			slog.Int("deltas", rec.deltas),
+			slog.Int("inputTokens", rec.inputTokens),
+			slog.Int("outputTokens", rec.outputTokens),
+			slog.String("stopReason", rec.stopReason),
+		)
+	}
+	if !rec.firstToken.IsZero() {
+		metrics = append(metrics, emfMetric{"ttftMs", "Milliseconds"})
+		attrs = append(attrs, slog.Int64("ttftMs", rec.firstToken.Sub(rec.start).Milliseconds()))
+	}
+	if rec.errorCode != "" {
+		attrs = append(attrs, slog.String("error", rec.errorCode))
+	}
+	if rec.cause != "" {
+		attrs = append(attrs, slog.String("cause", rec.cause))
+	}
+	if rec.aborted {
+		attrs = append(attrs, slog.Bool("responseAborted", true))
+	}
+	attrs = append(attrs, slog.Any("_aws", emf{
+		Timestamp: end.UnixMilli(),
+		CloudWatchMetrics: []emfDirective{{
+			Namespace:  MetricsNamespace,
+			Dimensions: dimensions,
+			Metrics:    metrics,
+		}},
+	}))
+	h.log.LogAttrs(context.WithoutCancel(ctx), slog.LevelInfo, "request", attrs...)
+}
