@@ -1,0 +1,88 @@
+// Command bootstrap is streamgate's one binary. Inside Lambda (the runtime
+// sets AWS_LAMBDA_RUNTIME_API) it serves API Gateway REST proxy events with
+// response streaming; anywhere else it serves the same streaming.Handler as
+// a plain HTTP server on PORT, by default in front of the built-in Bedrock
+// emulator (local mode).
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+
+	"github.com/streamgate/streamgate/lambda/apigw"
+	"github.com/streamgate/streamgate/streaming"
+)
+
+func main() {
+	var err error
+	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
+		err = runLambda(context.Background(), os.Getenv)
+	} else {
+		err = runLocal(os.Getenv)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "streamgate:", err)
+		os.Exit(1)
+	}
+}
+
+// runLambda serves API Gateway events until the runtime ends the process.
+func runLambda(ctx context.Context, getenv func(string) string) error {
+	cfg, err := streaming.LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	client, err := newBedrockClient(ctx, getenv("AWS_REGION"), getenv("BEDROCK_ENDPOINT"), nil)
+	if err != nil {
+		return err
+	}
+	h := streaming.New(cfg, client, newLogger(cfg))
+	apigw.StartWith(h, func(ctx context.Context, event *events.APIGatewayProxyRequest) context.Context {
+		return streaming.WithRequestID(ctx, event.RequestContext.RequestID)
+	})
+	return nil
+}
+
+func newLogger(cfg streaming.Config) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+}
+
+// newBedrockClient returns the real SDK client. endpoint, when set,
+// replaces Bedrock's (the emulator); creds, when set, replace the default
+// credential chain (the in-process emulator accepts any keys).
+func newBedrockClient(ctx context.Context, region, endpoint string, creds aws.CredentialsProvider) (*bedrockruntime.Client, error) {
+	var opts []func(*config.LoadOptions) error
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	if creds != nil {
+		opts = append(opts, config.WithCredentialsProvider(creds))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		return nil, fmt.Errorf("configuration: AWS_REGION is required to call Bedrock")
+	}
+	return bedrockruntime.NewFromConfig(awsCfg, streaming.ConfigureClient, func(o *bedrockruntime.Options) {
+		if endpoint = strings.TrimSpace(endpoint); endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	}), nil
+}
+
+// emulatorCredentials are the keys the in-process emulator is called with:
+// it checks that requests are signed, not by whom.
+func emulatorCredentials() aws.CredentialsProvider {
+	return credentials.NewStaticCredentialsProvider("streamgate-emulator", "streamgate-emulator", "")
+}
