@@ -1,0 +1,131 @@
+package streaming
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+
+	"github.com/streamgate/streamgate/streaming/emulator"
+)
+
+// discardWriter is a ResponseWriter that flushes to nowhere, so that the
+// benchmarks measure encoding and the write path, not a network.
+type discardWriter struct{ header http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.header }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+func (w *discardWriter) Flush()                      {}
+
+// BenchmarkEncodeDelta is the per-delta cost of each format: encode one
+// typical delta (a word and a space, with a character to escape now and
+// then), write it and flush it. allocs/op is allocations per delta.
+func BenchmarkEncodeDelta(b *testing.B) {
+	for _, f := range []Format{FormatText, FormatSSE, FormatNDJSON} {
+		b.Run(string(f), func(b *testing.B) {
+			enc := newEncoder(f, newFlushWriter(&discardWriter{header: http.Header{}}))
+			texts := []string{"streaming ", "answers ", "\"quoted\" ", "über ", "line\n"}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if err := enc.delta(texts[i%len(texts)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkReadRequest is the cost of parsing and validating a typical
+// request body, once per request.
+func BenchmarkReadRequest(b *testing.B) {
+	cfg := testConfig()
+	body := []byte(`{"messages":[{"role":"user","content":"What is response streaming?"},{"role":"assistant","content":"It sends the answer as it is made."},{"role":"user","content":"Show me with curl."}],"system":"Be brief.","maxTokens":512,"temperature":0.5}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		req, apiErr := decodeRequest(body)
+		if apiErr != nil {
+			b.Fatal(apiErr)
+		}
+		if _, apiErr := cfg.newCall(req); apiErr != nil {
+			b.Fatal(apiErr)
+		}
+	}
+}
+
+// BenchmarkStream compares one whole emulator.fast-v1 answer consumed
+// directly with the SDK (the baseline: what any Bedrock client pays) with
+// the same answer relayed by the gateway as SSE over loopback HTTP. The
+// difference is what the gateway adds. Both run the emulator in the same
+// process, so per-delta numbers include it in both columns alike.
+func BenchmarkStream(b *testing.B) {
+	const prompt = "benchmark prompt"
+	deltas, _ := emulator.Answer("emulator.fast-v1", prompt, 0)
+	emu := emulator.New(emulator.Options{})
+	upstream := httptest.NewServer(emu)
+	defer upstream.Close()
+	client := newBedrockClient(upstream.URL)
+
+	b.Run("direct-sdk", func(b *testing.B) {
+		input := &bedrockruntime.ConverseStreamInput{
+			ModelId:  aws.String("emulator.fast-v1"),
+			Messages: []types.Message{userText(prompt)},
+		}
+		measurePerDelta(b, len(deltas), func() {
+			out, err := client.ConverseStream(context.Background(), input, ownEventStreamCodec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			stream := out.GetStream()
+			for range stream.Events() {
+			}
+			if err := stream.Err(); err != nil {
+				b.Fatal(err)
+			}
+			stream.Close()
+		})
+	})
+	b.Run("gateway-sse", func(b *testing.B) {
+		gw := httptest.NewServer(New(testConfig(), client, nil))
+		defer gw.Close()
+		body := `{"prompt":"` + prompt + `","modelId":"emulator.fast-v1"}`
+		measurePerDelta(b, len(deltas), func() {
+			resp, err := http.Post(gw.URL+"/stream?format=sse", "application/json", strings.NewReader(body))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+				b.Fatal(err)
+			}
+			resp.Body.Close()
+		})
+	})
+}
+
+// measurePerDelta runs stream b.N times and reports time, bytes and
+// allocations per delta as well as per stream.
+func measurePerDelta(b *testing.B, deltas int, stream func()) {
+	b.ReportAllocs()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	n := 0
+	for b.Loop() {
+		stream()
+		n++
+	}
+	elapsed := time.Since(start)
+	runtime.ReadMemStats(&after)
+	total := float64(n * deltas)
+	b.ReportMetric(float64(elapsed.Nanoseconds())/total, "ns/delta")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/total, "allocs/delta")
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/total, "B/delta")
+}
