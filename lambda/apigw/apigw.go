@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -51,10 +52,14 @@ func Wrap(handler http.Handler, withRequest func(context.Context, *events.APIGat
 		if err != nil {
 			return nil, err
 		}
+		ctx, cancel := context.WithCancel(req.Context())
+		req = req.WithContext(ctx)
 		ready := make(chan responseHead, 1)
+		finished := make(chan struct{})
 		pr, pw := io.Pipe()
 		w := &responseWriter{header: http.Header{}, body: pw, ready: ready}
 		go func() {
+			defer close(finished)
 			defer func() {
 				if p := recover(); p != nil {
 					err := ErrAborted
@@ -73,7 +78,7 @@ func Wrap(handler http.Handler, withRequest func(context.Context, *events.APIGat
 			handler.ServeHTTP(w, req)
 		}()
 		head := <-ready
-		resp := &events.APIGatewayProxyStreamingResponse{StatusCode: head.status, Body: pr}
+		resp := &events.APIGatewayProxyStreamingResponse{StatusCode: head.status, Body: &body{pr, cancel, finished}}
 		if len(head.header) > 0 {
 			resp.MultiValueHeaders = head.header
 		}
@@ -130,6 +135,34 @@ func NewRequest(ctx context.Context, event *events.APIGatewayProxyRequest) (*htt
 	req.ContentLength = int64(len(body))
 	req.RequestURI = u.RequestURI()
 	return req, nil
+}
+
+// handlerGrace bounds how long Close waits for the handler to return.
+const handlerGrace = 2 * time.Second
+
+// body is the response body the runtime reads. The runtime closes it when
+// the invocation ends — after the last byte, or when its POST to the
+// Runtime API failed because the client went away — and in the second case
+// aws-lambda-go exits the process right after Close returns. So Close
+// cancels the handler's context and waits (briefly) for the handler to
+// return: the Bedrock call is cancelled and the request's log line is
+// written before the process can end.
+type body struct {
+	*io.PipeReader
+	cancel   context.CancelFunc
+	finished <-chan struct{}
+}
+
+func (b *body) Close() error {
+	b.cancel()
+	err := b.PipeReader.Close()
+	timer := time.NewTimer(handlerGrace)
+	defer timer.Stop()
+	select {
+	case <-b.finished:
+	case <-timer.C:
+	}
+	return err
 }
 
 type responseHead struct {

@@ -173,3 +173,27 @@ func TestWrapClientGone(t *testing.T) {
 		t.Fatal("the handler's writes did not fail after the body was closed")
 	}
 }
+
+// TestCloseWaitsForTheHandler checks that closing the body (the runtime's
+// last act before aws-lambda-go exits the process after a failed POST)
+// cancels a handler that is waiting for upstream events, and returns only
+// after the handler has finished its cleanup.
+func TestCloseWaitsForTheHandler(t *testing.T) {
+	cleanedUp := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		<-r.Context().Done() // a model thinking before its first token
+		time.Sleep(50 * time.Millisecond)
+		close(cleanedUp) // cancel Bedrock, write the log line
+	})
+	resp, err := Wrap(h, nil)(context.Background(), &events.APIGatewayProxyRequest{HTTPMethod: "GET", Path: "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Close()
+	select {
+	case <-cleanedUp:
+	default:
+		t.Fatal("Close returned before the handler had finished")
+	}
+}
