@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/streamgate/streamgate/streaming/emulator"
+	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
 // TestBadInput sends every kind of wrong request and checks its status,
@@ -86,18 +87,18 @@ func TestBadInput(t *testing.T) {
 			if tt.contentType != "" {
 				req.Header.Set("Content-Type", tt.contentType)
 			}
-			res := do(t, req)
-			if res.status != tt.wantStatus {
-				t.Errorf("status %d, want %d (body %s)", res.status, tt.wantStatus, res.body)
+			res := streamtest.Do(t, req)
+			if res.Status != tt.wantStatus {
+				t.Errorf("status %d, want %d (body %s)", res.Status, tt.wantStatus, res.Body)
 			}
-			if ct := res.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 				t.Errorf("Content-Type %q, want JSON", ct)
 			}
 			var got struct {
 				Error struct{ Code, Message string }
 			}
-			if err := json.Unmarshal(res.body, &got); err != nil {
-				t.Fatalf("error body %q is not JSON: %v", res.body, err)
+			if err := json.Unmarshal(res.Body, &got); err != nil {
+				t.Fatalf("error body %q is not JSON: %v", res.Body, err)
 			}
 			if got.Error.Code != tt.wantCode || !strings.Contains(got.Error.Message, tt.wantMessage) {
 				t.Errorf("error = %+v, want code %s and a message containing %q", got.Error, tt.wantCode, tt.wantMessage)

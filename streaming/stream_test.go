@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/streamgate/streamgate/streaming/emulator"
+	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
 const testRate = 100 // emulated deltas per second
@@ -37,29 +38,29 @@ func TestStreamsEachFormat(t *testing.T) {
 		format string
 		accept string
 		// deltas returns the answer's text pieces with their arrival times.
-		deltas func(t *testing.T, r streamResult) ([]string, []time.Time)
+		deltas func(t *testing.T, r streamtest.Result) ([]string, []time.Time)
 	}{
-		{"sse", "text/event-stream", func(t *testing.T, r streamResult) (texts []string, at []time.Time) {
-			for _, ev := range parseSSE(t, r.chunks) {
-				if ev.name == "delta" {
-					texts = append(texts, decodeJSON[struct{ Text string }](t, ev.data).Text)
-					at = append(at, ev.at)
+		{"sse", "text/event-stream", func(t *testing.T, r streamtest.Result) (texts []string, at []time.Time) {
+			for _, ev := range streamtest.ParseSSE(t, r.Chunks) {
+				if ev.Name == "delta" {
+					texts = append(texts, streamtest.DecodeJSON[struct{ Text string }](t, ev.Data).Text)
+					at = append(at, ev.At)
 				}
 			}
 			return texts, at
 		}},
-		{"text", "", func(t *testing.T, r streamResult) (texts []string, at []time.Time) {
-			for _, c := range r.chunks {
-				texts = append(texts, string(c.data))
-				at = append(at, c.at)
+		{"text", "", func(t *testing.T, r streamtest.Result) (texts []string, at []time.Time) {
+			for _, c := range r.Chunks {
+				texts = append(texts, string(c.Data))
+				at = append(at, c.At)
 			}
 			return texts, at
 		}},
-		{"ndjson", "application/x-ndjson", func(t *testing.T, r streamResult) (texts []string, at []time.Time) {
-			for _, l := range parseNDJSON(t, r.chunks) {
-				if l.fields["type"] == "delta" {
-					texts = append(texts, l.fields["text"].(string))
-					at = append(at, l.at)
+		{"ndjson", "application/x-ndjson", func(t *testing.T, r streamtest.Result) (texts []string, at []time.Time) {
+			for _, l := range streamtest.ParseNDJSON(t, r.Chunks) {
+				if l.Fields["type"] == "delta" {
+					texts = append(texts, l.Fields["text"].(string))
+					at = append(at, l.At)
 				}
 			}
 			return texts, at
@@ -68,12 +69,12 @@ func TestStreamsEachFormat(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.format, func(t *testing.T) {
 			t.Parallel()
-			res := post(t, t.Context(), gw.url+"/stream", tt.accept, body)
-			if res.status != http.StatusOK || res.readErr != nil {
-				t.Fatalf("status %d, read error %v, body %q\nlogs: %s", res.status, res.readErr, res.body, gw.logs)
+			res := streamtest.Post(t, t.Context(), gw.url+"/stream", tt.accept, body)
+			if res.Status != http.StatusOK || res.ReadErr != nil {
+				t.Fatalf("status %d, read error %v, body %q\nlogs: %s", res.Status, res.ReadErr, res.Body, gw.logs)
 			}
 			for header, want := range map[string]string{"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Content-Encoding": ""} {
-				if got := res.header.Get(header); got != want {
+				if got := res.Header.Get(header); got != want {
 					t.Errorf("%s = %q, want %q", header, got, want)
 				}
 			}
@@ -85,7 +86,7 @@ func TestStreamsEachFormat(t *testing.T) {
 				t.Errorf("first to last delta took %v; at %d deltas/s it should take about %v", spread, testRate, wantSpread)
 			}
 			// Not one burst at the end: pieces arrive all along the way.
-			if filled := windowsWithArrivals(at, 10); filled < 8 {
+			if filled := streamtest.WindowsWithArrivals(at, 10); filled < 8 {
 				t.Errorf("the answer arrived in only %d of 10 equal time windows (%d pieces for %d deltas)", filled, len(at), len(deltas))
 			}
 		})
@@ -132,19 +133,19 @@ func TestDoneEventAndMaxTokens(t *testing.T) {
 			if tt.maxTokens != "" {
 				body += `, "maxTokens": ` + tt.maxTokens
 			}
-			res := post(t, t.Context(), gw.url+"/stream?format=sse", "", body+"}")
-			events := parseSSE(t, res.chunks)
-			if len(events) < 2 || events[0].name != "start" || events[len(events)-1].name != "done" {
+			res := streamtest.Post(t, t.Context(), gw.url+"/stream?format=sse", "", body+"}")
+			events := streamtest.ParseSSE(t, res.Chunks)
+			if len(events) < 2 || events[0].Name != "start" || events[len(events)-1].Name != "done" {
 				t.Fatalf("want start ... done, got %+v", events)
 			}
-			start := decodeJSON[startData](t, events[0].data)
+			start := streamtest.DecodeJSON[startData](t, events[0].Data)
 			if start.MaxTokens != tt.wantMax || start.ModelID != "emulator.steady-v1" || start.RequestID == "" {
 				t.Errorf("start = %+v, want maxTokens %d", start, tt.wantMax)
 			}
-			if start.RequestID != res.header.Get("X-Request-Id") {
-				t.Errorf("start requestId %q != X-Request-Id %q", start.RequestID, res.header.Get("X-Request-Id"))
+			if start.RequestID != res.Header.Get("X-Request-Id") {
+				t.Errorf("start requestId %q != X-Request-Id %q", start.RequestID, res.Header.Get("X-Request-Id"))
 			}
-			done := decodeJSON[doneData](t, events[len(events)-1].data)
+			done := streamtest.DecodeJSON[doneData](t, events[len(events)-1].Data)
 			wantDeltas, _ := emulator.Answer("emulator.steady-v1", prompt, tt.wantMax)
 			if done.StopReason != tt.wantStop || done.Usage.OutputTokens != tt.wantOutTokens || len(wantDeltas) != tt.wantOutTokens {
 				t.Errorf("done = %+v, want stopReason %s and %d output tokens", done, tt.wantStop, tt.wantOutTokens)
@@ -162,9 +163,9 @@ func TestDoneEventAndMaxTokens(t *testing.T) {
 		t.Parallel()
 		uncapped := newTestGateway(t, emulator.Options{}, testConfig(), nil)
 		deltas, stop := emulator.Answer("emulator.fast-v1", "Hi", 0)
-		res := post(t, t.Context(), uncapped.url+"/stream", "text/event-stream", `{"prompt":"Hi","modelId":"emulator.fast-v1"}`)
-		events := parseSSE(t, res.chunks)
-		done := decodeJSON[doneData](t, events[len(events)-1].data)
+		res := streamtest.Post(t, t.Context(), uncapped.url+"/stream", "text/event-stream", `{"prompt":"Hi","modelId":"emulator.fast-v1"}`)
+		events := streamtest.ParseSSE(t, res.Chunks)
+		done := streamtest.DecodeJSON[doneData](t, events[len(events)-1].Data)
 		if stop != "end_turn" || done.StopReason != "end_turn" || done.Usage.OutputTokens != len(deltas) {
 			t.Errorf("done = %+v, want end_turn after %d tokens", done, len(deltas))
 		}
@@ -175,9 +176,9 @@ func TestHealthzMakesNoUpstreamCall(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{}, testConfig(), nil)
 	req, _ := http.NewRequest(http.MethodGet, gw.url+"/healthz", nil)
-	res := do(t, req)
-	if res.status != http.StatusOK || strings.TrimSpace(string(res.body)) != `{"status":"ok"}` {
-		t.Errorf("healthz = %d %q", res.status, res.body)
+	res := streamtest.Do(t, req)
+	if res.Status != http.StatusOK || strings.TrimSpace(string(res.Body)) != `{"status":"ok"}` {
+		t.Errorf("healthz = %d %q", res.Status, res.Body)
 	}
 	if n := len(gw.emu.Records()); n != 0 {
 		t.Errorf("healthz made %d upstream calls", n)
@@ -189,11 +190,11 @@ func TestHealthzMakesNoUpstreamCall(t *testing.T) {
 func TestThrottled(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{}, testConfig(), nil)
-	res := post(t, t.Context(), gw.url+"/stream", "text/event-stream", `{"prompt":"hello","modelId":"emulator.throttle-v1"}`)
-	if res.status != http.StatusTooManyRequests || res.header.Get("Retry-After") == "" {
-		t.Fatalf("status %d Retry-After %q, want 429 with Retry-After", res.status, res.header.Get("Retry-After"))
+	res := streamtest.Post(t, t.Context(), gw.url+"/stream", "text/event-stream", `{"prompt":"hello","modelId":"emulator.throttle-v1"}`)
+	if res.Status != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("status %d Retry-After %q, want 429 with Retry-After", res.Status, res.Header.Get("Retry-After"))
 	}
-	e := decodeJSON[struct{ Error Error }](t, string(res.body)).Error
+	e := streamtest.DecodeJSON[struct{ Error Error }](t, string(res.Body)).Error
 	if e.Code != CodeThrottled || !e.Retryable {
 		t.Errorf("error = %+v", e)
 	}
@@ -216,37 +217,37 @@ func TestFailuresAfterTheFirstByte(t *testing.T) {
 		body := `{"prompt":"tell me","modelId":"` + model + `"}`
 		t.Run(model+"/sse", func(t *testing.T) {
 			t.Parallel()
-			res := post(t, t.Context(), gw.url+"/stream", "text/event-stream", body)
-			events := parseSSE(t, res.chunks)
+			res := streamtest.Post(t, t.Context(), gw.url+"/stream", "text/event-stream", body)
+			events := streamtest.ParseSSE(t, res.Chunks)
 			last := events[len(events)-1]
-			if last.name != "error" || events[len(events)-2].name != "delta" {
+			if last.Name != "error" || events[len(events)-2].Name != "delta" {
 				t.Fatalf("want deltas then an error event, got %+v", events)
 			}
-			if e := decodeJSON[Error](t, last.data); e.Code != wantCode || e.Message == "" {
+			if e := streamtest.DecodeJSON[Error](t, last.Data); e.Code != wantCode || e.Message == "" {
 				t.Errorf("error event = %+v, want code %s", e, wantCode)
 			}
 			for _, ev := range events {
-				if ev.name == "done" {
+				if ev.Name == "done" {
 					t.Error("a failed stream sent done")
 				}
 			}
 		})
 		t.Run(model+"/ndjson", func(t *testing.T) {
 			t.Parallel()
-			res := post(t, t.Context(), gw.url+"/stream", "application/x-ndjson", body)
-			lines := parseNDJSON(t, res.chunks)
-			if last := lines[len(lines)-1].fields; last["type"] != "error" || last["code"] != wantCode {
+			res := streamtest.Post(t, t.Context(), gw.url+"/stream", "application/x-ndjson", body)
+			lines := streamtest.ParseNDJSON(t, res.Chunks)
+			if last := lines[len(lines)-1].Fields; last["type"] != "error" || last["code"] != wantCode {
 				t.Errorf("last line = %v, want an error with code %s", last, wantCode)
 			}
 		})
 		t.Run(model+"/text", func(t *testing.T) {
 			t.Parallel()
-			res := post(t, t.Context(), gw.url+"/stream", "", body)
-			if res.status != http.StatusOK || len(res.body) == 0 {
-				t.Fatalf("status %d body %q, want a started answer", res.status, res.body)
+			res := streamtest.Post(t, t.Context(), gw.url+"/stream", "", body)
+			if res.Status != http.StatusOK || len(res.Body) == 0 {
+				t.Fatalf("status %d body %q, want a started answer", res.Status, res.Body)
 			}
-			if res.readErr == nil {
-				t.Errorf("text body ended cleanly after a failure; want an aborted body (got %q)", res.body)
+			if res.ReadErr == nil {
+				t.Errorf("text body ended cleanly after a failure; want an aborted body (got %q)", res.Body)
 			}
 		})
 	}
@@ -274,15 +275,15 @@ func TestKeepAliveBeforeFirstToken(t *testing.T) {
 	for _, format := range []string{"sse", "ndjson"} {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
-			res := post(t, t.Context(), gw.url+"/stream?format="+format, "", `{"prompt":"think first","modelId":"emulator.slow-start-v1"}`)
+			res := streamtest.Post(t, t.Context(), gw.url+"/stream?format="+format, "", `{"prompt":"think first","modelId":"emulator.slow-start-v1"}`)
 			var kinds []string
 			if format == "sse" {
-				for _, ev := range parseSSE(t, res.chunks) {
-					kinds = append(kinds, ev.name)
+				for _, ev := range streamtest.ParseSSE(t, res.Chunks) {
+					kinds = append(kinds, ev.Name)
 				}
 			} else {
-				for _, l := range parseNDJSON(t, res.chunks) {
-					kinds = append(kinds, strings.Replace(l.fields["type"].(string), "keep-alive", ":", 1))
+				for _, l := range streamtest.ParseNDJSON(t, res.Chunks) {
+					kinds = append(kinds, strings.Replace(l.Fields["type"].(string), "keep-alive", ":", 1))
 				}
 			}
 			firstDelta := 0
@@ -357,21 +358,21 @@ func TestDeadlineEndsStreamEarly(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
 			start := time.Now()
-			res := post(t, t.Context(), gw.url+"/stream?format="+format, "", `{"prompt":"a long answer please","modelId":"emulator.long-v1"}`)
+			res := streamtest.Post(t, t.Context(), gw.url+"/stream?format="+format, "", `{"prompt":"a long answer please","modelId":"emulator.long-v1"}`)
 			took := time.Since(start)
 			if took >= budget {
 				t.Errorf("stream lasted %v, past the %v deadline", took, budget)
 			}
 			if format == "text" {
-				if res.readErr == nil {
+				if res.ReadErr == nil {
 					t.Error("text stream ended cleanly at the deadline; want an aborted body")
 				}
 				return
 			}
-			events := parseSSE(t, res.chunks)
+			events := streamtest.ParseSSE(t, res.Chunks)
 			last := events[len(events)-1]
-			if e := decodeJSON[Error](t, last.data); last.name != "error" || e.Code != CodeDeadline {
-				t.Errorf("last event = %s %s, want an error with code %s", last.name, last.data, CodeDeadline)
+			if e := streamtest.DecodeJSON[Error](t, last.Data); last.Name != "error" || e.Code != CodeDeadline {
+				t.Errorf("last event = %s %s, want an error with code %s", last.Name, last.Data, CodeDeadline)
 			}
 		})
 	}
@@ -382,11 +383,11 @@ func TestCloseEndsStreamsWithAnError(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 20}, testConfig(), nil)
 	time.AfterFunc(300*time.Millisecond, gw.handler.Close)
-	res := post(t, t.Context(), gw.url+"/stream", "text/event-stream", `{"prompt":"long","modelId":"emulator.long-v1"}`)
-	events := parseSSE(t, res.chunks)
+	res := streamtest.Post(t, t.Context(), gw.url+"/stream", "text/event-stream", `{"prompt":"long","modelId":"emulator.long-v1"}`)
+	events := streamtest.ParseSSE(t, res.Chunks)
 	last := events[len(events)-1]
-	if e := decodeJSON[Error](t, last.data); last.name != "error" || e.Code != CodeShuttingDown || !e.Retryable {
-		t.Errorf("last event = %s %s, want a retryable %s error", last.name, last.data, CodeShuttingDown)
+	if e := streamtest.DecodeJSON[Error](t, last.Data); last.Name != "error" || e.Code != CodeShuttingDown || !e.Retryable {
+		t.Errorf("last event = %s %s, want a retryable %s error", last.Name, last.Data, CodeShuttingDown)
 	}
 }
 
@@ -396,17 +397,17 @@ func TestLogLine(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, testConfig(), nil)
 	const prompt = "zebra-quartz-secret-prompt"
-	res := post(t, t.Context(), gw.url+"/stream", "", `{"prompt":"`+prompt+`","maxTokens":12}`)
-	if res.readErr != nil {
-		t.Fatal(res.readErr)
+	res := streamtest.Post(t, t.Context(), gw.url+"/stream", "", `{"prompt":"`+prompt+`","maxTokens":12}`)
+	if res.ReadErr != nil {
+		t.Fatal(res.ReadErr)
 	}
-	post(t, t.Context(), gw.url+"/stream", "", `{"prompt":"`+prompt+`","temperature":7}`)
+	streamtest.Post(t, t.Context(), gw.url+"/stream", "", `{"prompt":"`+prompt+`","temperature":7}`)
 	waitIdle(t, gw.emu)
 	logs := gw.logs.String()
 	if strings.Contains(logs, prompt) {
 		t.Errorf("the prompt appears in the logs:\n%s", logs)
 	}
-	if answer := strings.TrimSpace(string(res.body)); strings.Contains(logs, answer) {
+	if answer := strings.TrimSpace(string(res.Body)); strings.Contains(logs, answer) {
 		t.Errorf("the answer appears in the logs")
 	}
 	lines := logLines(t, gw.logs)
@@ -420,7 +421,7 @@ func TestLogLine(t *testing.T) {
 		}
 	}
 	want := map[string]any{"route": "POST /stream", "model": "emulator.steady-v1", "status": 200.0, "outputTokens": 12.0,
-		"stopReason": "max_tokens", "clientAborted": false, "bytes": float64(len(res.body)), "requestId": res.header.Get("X-Request-Id")}
+		"stopReason": "max_tokens", "clientAborted": false, "bytes": float64(len(res.Body)), "requestId": res.Header.Get("X-Request-Id")}
 	for k, v := range want {
 		if ok[k] != v {
 			t.Errorf("log %s = %v, want %v", k, ok[k], v)
@@ -470,12 +471,12 @@ func TestCORS(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodOptions, gw.url+"/stream", nil)
 		req.Header.Set("Origin", tt.origin)
 		req.Header.Set("Access-Control-Request-Method", "POST")
-		res := do(t, req)
-		if res.status != http.StatusNoContent || res.header.Get("Access-Control-Allow-Origin") != tt.wantAllow {
-			t.Errorf("preflight from %s: %d, allow-origin %q, want 204 and %q", tt.origin, res.status, res.header.Get("Access-Control-Allow-Origin"), tt.wantAllow)
+		res := streamtest.Do(t, req)
+		if res.Status != http.StatusNoContent || res.Header.Get("Access-Control-Allow-Origin") != tt.wantAllow {
+			t.Errorf("preflight from %s: %d, allow-origin %q, want 204 and %q", tt.origin, res.Status, res.Header.Get("Access-Control-Allow-Origin"), tt.wantAllow)
 		}
-		if tt.wantAllow != "" && !strings.Contains(res.header.Get("Access-Control-Allow-Methods"), "POST") {
-			t.Errorf("preflight allows methods %q", res.header.Get("Access-Control-Allow-Methods"))
+		if tt.wantAllow != "" && !strings.Contains(res.Header.Get("Access-Control-Allow-Methods"), "POST") {
+			t.Errorf("preflight allows methods %q", res.Header.Get("Access-Control-Allow-Methods"))
 		}
 	}
 	if n := len(gw.emu.Records()); n != 0 {
@@ -496,8 +497,8 @@ func TestConcurrentStreamsKeepTheirOwnText(t *testing.T) {
 		go func() {
 			prompt := "concurrent prompt number " + strings.Repeat("x", i)
 			want, _ := emulator.Answer("emulator.steady-v1", prompt, 0)
-			res := post(t, t.Context(), gw.url+"/stream", "", `{"prompt":"`+prompt+`"}`)
-			if got := string(res.body); got != strings.Join(want, "") || res.readErr != nil {
+			res := streamtest.Post(t, t.Context(), gw.url+"/stream", "", `{"prompt":"`+prompt+`"}`)
+			if got := string(res.Body); got != strings.Join(want, "") || res.ReadErr != nil {
 				errs <- "stream " + prompt + ": got " + got
 				return
 			}

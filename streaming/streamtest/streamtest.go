@@ -1,0 +1,210 @@
+// Package streamtest reads streamed HTTP responses the way the tests of
+// streamgate need to see them: every body Read with the time it returned,
+// whether the body ended cleanly or was aborted, and the SSE or NDJSON
+// events with the arrival time of the chunk that completed each.
+package streamtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Chunk is one Read of a response body and when it returned.
+type Chunk struct {
+	At   time.Time
+	Data []byte
+}
+
+// Result is a whole response as the client saw it.
+type Result struct {
+	Status  int
+	Header  http.Header
+	Chunks  []Chunk
+	Body    []byte
+	ReadErr error // nil when the body ended cleanly; set when it was cut
+}
+
+// Arrivals returns the times of the chunks.
+func (r Result) Arrivals() []time.Time {
+	at := make([]time.Time, len(r.Chunks))
+	for i, c := range r.Chunks {
+		at[i] = c.At
+	}
+	return at
+}
+
+// Post sends body as JSON to url with the Accept header (if any) and reads
+// the whole response.
+func Post(t testing.TB, ctx context.Context, url, accept, body string) Result {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	return Do(t, req)
+}
+
+// Do sends req with http.DefaultClient and reads the whole response.
+func Do(t testing.TB, req *http.Request) Result {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	res := Result{Status: resp.StatusCode, Header: resp.Header}
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			res.Chunks = append(res.Chunks, Chunk{time.Now(), bytes.Clone(buf[:n])})
+			res.Body = append(res.Body, buf[:n]...)
+		}
+		if errors.Is(err, io.EOF) {
+			return res
+		}
+		if err != nil {
+			res.ReadErr = err
+			return res
+		}
+	}
+}
+
+// Event is one Server-Sent Event with the arrival time of the chunk that
+// completed it. Comments are events named ":" so that keep-alives show in
+// order.
+type Event struct {
+	Name string
+	Data string
+	At   time.Time
+}
+
+// ParseSSE parses the events of a response body.
+func ParseSSE(t testing.TB, chunks []Chunk) []Event {
+	t.Helper()
+	var events []Event
+	var pending []byte
+	for _, c := range chunks {
+		pending = append(pending, c.Data...)
+		for {
+			i := bytes.Index(pending, []byte("\n\n"))
+			if i < 0 {
+				break
+			}
+			block := string(pending[:i])
+			pending = pending[i+2:]
+			ev := Event{At: c.At}
+			for line := range strings.SplitSeq(block, "\n") {
+				switch {
+				case strings.HasPrefix(line, ":"):
+					ev.Name = ":"
+					ev.Data = strings.TrimSpace(line[1:])
+				case strings.HasPrefix(line, "event: "):
+					ev.Name = line[len("event: "):]
+				case strings.HasPrefix(line, "data: "):
+					ev.Data += line[len("data: "):]
+				default:
+					t.Fatalf("unexpected SSE line %q", line)
+				}
+			}
+			events = append(events, ev)
+		}
+	}
+	if len(pending) > 0 {
+		t.Fatalf("SSE stream ends inside an event: %q", pending)
+	}
+	return events
+}
+
+// Line is one NDJSON object with the arrival time of its chunk.
+type Line struct {
+	Fields map[string]any
+	At     time.Time
+}
+
+// ParseNDJSON parses the lines of a response body.
+func ParseNDJSON(t testing.TB, chunks []Chunk) []Line {
+	t.Helper()
+	var lines []Line
+	var pending []byte
+	for _, c := range chunks {
+		pending = append(pending, c.Data...)
+		for {
+			i := bytes.IndexByte(pending, '\n')
+			if i < 0 {
+				break
+			}
+			var fields map[string]any
+			if err := json.Unmarshal(pending[:i], &fields); err != nil {
+				t.Fatalf("NDJSON line %q: %v", pending[:i], err)
+			}
+			lines = append(lines, Line{fields, c.At})
+			pending = pending[i+1:]
+		}
+	}
+	if len(pending) > 0 {
+		t.Fatalf("NDJSON stream ends inside a line: %q", pending)
+	}
+	return lines
+}
+
+// SSEText joins the text of the delta events and returns it with the
+// arrival time of each delta.
+func SSEText(t testing.TB, events []Event) (string, []time.Time) {
+	t.Helper()
+	var text strings.Builder
+	var at []time.Time
+	for _, ev := range events {
+		if ev.Name != "delta" {
+			continue
+		}
+		var d struct{ Text string }
+		if err := json.Unmarshal([]byte(ev.Data), &d); err != nil {
+			t.Fatalf("delta %q: %v", ev.Data, err)
+		}
+		text.WriteString(d.Text)
+		at = append(at, ev.At)
+	}
+	return text.String(), at
+}
+
+// WindowsWithArrivals splits the time from the first to the last arrival
+// into n equal windows and counts those in which something arrived. A
+// stream that trickles fills all of them; one held back and sent in a burst
+// fills the first and the last.
+func WindowsWithArrivals(at []time.Time, n int) int {
+	if len(at) < 2 {
+		return len(at)
+	}
+	first, span := at[0], at[len(at)-1].Sub(at[0])
+	if span <= 0 {
+		return 1
+	}
+	filled := make(map[int]bool)
+	for _, a := range at {
+		i := int(a.Sub(first) * time.Duration(n) / span)
+		filled[min(i, n-1)] = true
+	}
+	return len(filled)
+}
+
+// DecodeJSON decodes s into a T or fails the test.
+func DecodeJSON[T any](t testing.TB, s string) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("decoding %q: %v", s, err)
+	}
+	return v
+}
