@@ -90,6 +90,8 @@ func runLocal(getenv func(string) string) error {
 		getenv = withDefaults(getenv, map[string]string{
 			"MODEL_ID":       "emulator.steady-v1",
 			"ALLOWED_MODELS": strings.Join(emulator.Models(), ","),
+			// emulator.long-v1 is ~8,700 one-word deltas: whole by default.
+			"MAX_TOKENS": "16384",
 		})
 	}
 	cfg, err := streaming.LoadConfig(getenv)
