@@ -1,0 +1,75 @@
+package main
+
+import (
+	"archive/zip"
+	"crypto/sha256"
+	"debug/elf"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// TestScriptsBuild runs scripts/build as a deployer would and checks its
+// products: a static linux/arm64 ELF named bootstrap, and a zip that holds
+// exactly that file, executable, byte-for-byte the same on a second build.
+func TestScriptsBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds for linux/arm64")
+	}
+	build := func(dist string) []byte {
+		cmd := exec.Command("../scripts/build")
+		cmd.Env = append(os.Environ(), "DIST="+dist, "GOARCH=")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("scripts/build: %v\n%s", err, out)
+		}
+		zipped, err := os.ReadFile(filepath.Join(dist, "lambda.zip"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return zipped
+	}
+	dist := t.TempDir()
+	first := build(dist)
+
+	bin, err := elf.Open(filepath.Join(dist, "bootstrap"))
+	if err != nil {
+		t.Fatalf("dist/bootstrap is not an ELF file: %v", err)
+	}
+	defer bin.Close()
+	if bin.Machine != elf.EM_AARCH64 || bin.Class != elf.ELFCLASS64 || bin.Type != elf.ET_EXEC {
+		t.Errorf("bootstrap is %v %v %v, want a 64-bit arm64 executable", bin.Class, bin.Machine, bin.Type)
+	}
+	if interp := bin.Section(".interp"); interp != nil {
+		t.Error("bootstrap asks for a dynamic loader; want a static binary (CGO_ENABLED=0)")
+	}
+
+	archive, err := zip.OpenReader(filepath.Join(dist, "lambda.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer archive.Close()
+	if len(archive.File) != 1 || archive.File[0].Name != "bootstrap" {
+		var names []string
+		for _, f := range archive.File {
+			names = append(names, f.Name)
+		}
+		t.Fatalf("lambda.zip holds %v, want exactly [bootstrap]", names)
+	}
+	if mode := archive.File[0].Mode(); mode.Perm()&0o111 == 0 {
+		t.Errorf("bootstrap in the zip has mode %v, want executable", mode)
+	}
+	inZip, _ := archive.File[0].Open()
+	defer inZip.Close()
+	onDisk, _ := os.ReadFile(filepath.Join(dist, "bootstrap"))
+	h1, h2 := sha256.New(), sha256.Sum256(onDisk)
+	if _, err := io.Copy(h1, inZip); err != nil || string(h1.Sum(nil)) != string(h2[:]) {
+		t.Error("the zip's bootstrap differs from dist/bootstrap")
+	}
+
+	if second := build(t.TempDir()); sha256.Sum256(second) != sha256.Sum256(first) {
+		t.Error("two builds of the same source gave different zips; the content-hashed S3 key would change for nothing")
+	}
+}
