@@ -591,6 +591,35 @@ func TestTimestampModel(t *testing.T) {
 	}
 }
 
+// TestTimestampModelMaxTokens: with maxTokens set, timestamp-v1 sends
+// exactly that many deltas, more or fewer than its natural length, so that
+// a benchmark can ask for a stream of any length.
+func TestTimestampModelMaxTokens(t *testing.T) {
+	h := newHarness(t, Options{TokensPerSecond: 5000})
+	natural, _ := Answer("emulator.steady-v1", "when", 0)
+	for _, n := range []int{1, 3, len(natural) + 250} {
+		res, err := converseStream(testContext(t), h.client, streamInput("emulator.timestamp-v1", "when", int32(n)), nil)
+		if err != nil || res.err != nil || !res.sawStop {
+			t.Fatalf("maxTokens %d: %v %v (saw stop %v)", n, err, res.err, res.sawStop)
+		}
+		if len(res.deltas) != n || res.stopReason != types.StopReasonMaxTokens {
+			t.Errorf("maxTokens %d: %d deltas, stop %q; want %d, max_tokens", n, len(res.deltas), res.stopReason, n)
+		}
+		if res.usage == nil || aws.ToInt32(res.usage.OutputTokens) != int32(n) {
+			t.Errorf("maxTokens %d: usage %+v", n, res.usage)
+		}
+		for i, d := range res.deltas {
+			if _, err := strconv.ParseInt(strings.TrimSpace(strings.TrimPrefix(d, "t")), 10, 64); err != nil || d[0] != 't' {
+				t.Fatalf("maxTokens %d: delta %d = %q, want \"t<ns> \"", n, i, d)
+			}
+		}
+	}
+	// A huge maxTokens is bounded, not allocated.
+	if d, stop := answerFor(kindTimestamp, "when", 1<<30, nil); len(d) != maxTimestampDeltas || stop != stopEndTurn {
+		t.Errorf("maxTokens 2^30: %d deltas, stop %q; want %d, end_turn", len(d), stop, maxTimestampDeltas)
+	}
+}
+
 func TestModelIDRouting(t *testing.T) {
 	h := newHarness(t, Options{})
 	tests := []struct{ id, wantPath string }{

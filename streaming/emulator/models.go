@@ -24,6 +24,12 @@ const (
 
 // modelTable is the emulator's catalogue. It is read-only after
 // initialisation, so it is shared by all Emulators without locking.
+//
+// Lengths: steady-v1, fast-v1 and slow-start-v1 send their natural answer
+// (40..120 words) or stop at maxTokens; timestamp-v1 sends exactly
+// maxTokens deltas when the request sets maxTokens (up to
+// maxTimestampDeltas; stop reason max_tokens), so that a latency benchmark
+// can ask for a stream of any length, and the natural length otherwise.
 var modelTable = [...]struct {
 	id   string
 	kind kind
@@ -47,6 +53,10 @@ const (
 	longAnswerBytes = 52 * 1024
 	// failAfter is how many deltas the failing models send before failing.
 	failAfter = 5
+	// maxTimestampDeltas bounds the deltas timestamp-v1 sends for a large
+	// maxTokens (about an hour at 50 a second), so that a request cannot
+	// make the emulator allocate without limit.
+	maxTimestampDeltas = 200000
 )
 
 // Stop reasons, as Bedrock spells them.
@@ -130,8 +140,9 @@ func isDigits(s string) bool {
 // answer is a prefix of the uncapped one (and usually ends with a space).
 //
 // steady-v1, fast-v1, slow-start-v1 and timestamp-v1 share one answer
-// length (40..120 words, from a hash of the prompt); long-v1 is about
-// 52 KB. For midstream-error-v1 and truncated-v1 the result is the deltas
+// length (40..120 words, from a hash of the prompt), except that
+// timestamp-v1 with maxTokens set sends exactly maxTokens deltas (up to
+// 200000); long-v1 is about 52 KB. For midstream-error-v1 and truncated-v1 the result is the deltas
 // sent before the failure, with an empty stop reason. For timestamp-v1
 // (whose texts are send times), throttle-v1 and unknown ids it is nil, "".
 func Answer(modelID, prompt string, maxTokens int) (deltas []string, stopReason string) {
@@ -149,6 +160,13 @@ func Answer(modelID, prompt string, maxTokens int) (deltas []string, stopReason 
 func answerFor(k kind, prompt string, maxTokens int, stopSequences []string) ([]string, string) {
 	if k == kindThrottle {
 		return nil, ""
+	}
+	if k == kindTimestamp && maxTokens > 0 {
+		// Only the count matters: the texts are send times.
+		if maxTokens > maxTimestampDeltas {
+			return make([]string, maxTimestampDeltas), stopEndTurn
+		}
+		return make([]string, maxTokens), stopMaxTokens
 	}
 	full := naturalAnswer(prompt, k == kindLong)
 	deltas, stop := full, stopEndTurn
