@@ -18,8 +18,9 @@ import (
 // and the bootstrap binary in Lambda mode under localgw's Runtime API and
 // API Gateway streaming front, served over loopback HTTP.
 type lambdaPath struct {
-	emu *emulator.Emulator
-	url string
+	emu  *emulator.Emulator
+	url  string
+	logs *lockedWriter // the bootstrap processes' stdout and stderr
 }
 
 func startLambdaPath(t *testing.T, emuOpts emulator.Options, gw localgw.Config, env ...string) *lambdaPath {
@@ -42,7 +43,8 @@ func startLambdaPath(t *testing.T, emuOpts emulator.Options, gw localgw.Config, 
 		"ALLOWED_MODELS=" + strings.Join(emulator.Models(), ","),
 	}, env...)
 	var stderr strings.Builder
-	gw.Stderr = &lockedWriter{w: &stderr}
+	logs := &lockedWriter{w: &stderr}
+	gw.Stderr = logs
 	g, err := localgw.New(gw)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +57,7 @@ func startLambdaPath(t *testing.T, emuOpts emulator.Options, gw localgw.Config, 
 	}
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
-	return &lambdaPath{emu: emu, url: srv.URL}
+	return &lambdaPath{emu: emu, url: srv.URL, logs: logs}
 }
 
 // TestLambdaPathStreams: deltas reach the client spread over the
@@ -88,8 +90,18 @@ func TestLambdaPathStreams(t *testing.T) {
 			t.Errorf("last event %q, want done", events[len(events)-1].Name)
 		}
 		start := streamtest.DecodeJSON[struct{ RequestID string }](t, events[0].Data)
-		if id := res.Header.Get("X-Request-Id"); id == "" || id != start.RequestID {
-			t.Errorf("X-Request-Id %q and start requestId %q differ", id, start.RequestID)
+		// The API Gateway request id is the request id of the gateway's
+		// events, header and log line.
+		apigwID := res.Header.Get("X-Amzn-RequestId")
+		if id := res.Header.Get("X-Request-Id"); apigwID == "" || id != apigwID || start.RequestID != apigwID {
+			t.Errorf("API Gateway request id %q, X-Request-Id %q, start requestId %q: want all the same", apigwID, id, start.RequestID)
+		}
+		// The function's stdout reaches us through a pipe: allow it a moment.
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(lp.logs.String(), `"requestId":"`+apigwID+`"`); {
+			if time.Now().After(deadline) {
+				t.Fatalf("no log line with requestId %s in the function's output:\n%s", apigwID, lp.logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 		assertSpread(t, at, len(deltas), rate)
 	})
