@@ -107,4 +107,3 @@ func waitIdle(t *testing.T, emu *emulator.Emulator) []emulator.Record {
 	}
 	return emu.Records()
 }
-
