@@ -20,7 +20,7 @@ import (
 type lambdaPath struct {
 	emu  *emulator.Emulator
 	url  string
-	logs *lockedWriter // the bootstrap processes' stdout and stderr
+	logs *streamtest.Buffer // the bootstrap processes' stdout and stderr
 }
 
 func startLambdaPath(t *testing.T, emuOpts emulator.Options, gw localgw.Config, env ...string) *lambdaPath {
@@ -42,8 +42,7 @@ func startLambdaPath(t *testing.T, emuOpts emulator.Options, gw localgw.Config, 
 		"MODEL_ID=emulator.steady-v1",
 		"ALLOWED_MODELS=" + strings.Join(emulator.Models(), ","),
 	}, env...)
-	var stderr strings.Builder
-	logs := &lockedWriter{w: &stderr}
+	logs := &streamtest.Buffer{}
 	gw.Stderr = logs
 	g, err := localgw.New(gw)
 	if err != nil {
@@ -53,7 +52,7 @@ func startLambdaPath(t *testing.T, emuOpts emulator.Options, gw localgw.Config, 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := g.Start(ctx); err != nil {
-		t.Fatalf("localgw start: %v\n%s", err, stderr.String())
+		t.Fatalf("localgw start: %v\n%s", err, logs)
 	}
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)

@@ -2,14 +2,12 @@ package streaming
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 
 	"github.com/streamgate/streamgate/streaming/emulator"
+	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
 // testGateway is the gateway served over real HTTP in front of the real
@@ -26,24 +25,7 @@ type testGateway struct {
 	emu     *emulator.Emulator
 	handler *Handler
 	url     string
-	logs    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs    *streamtest.Buffer
 }
 
 func testConfig() Config {
@@ -72,7 +54,7 @@ func newTestGateway(t *testing.T, opts emulator.Options, cfg Config, wrap func(h
 	emu := emulator.New(opts)
 	upstream := httptest.NewServer(emu)
 	t.Cleanup(upstream.Close)
-	logs := &syncBuffer{}
+	logs := &streamtest.Buffer{}
 	h := New(cfg, newBedrockClient(upstream.URL), slog.New(slog.NewJSONHandler(logs, nil)))
 	var served http.Handler = h
 	if wrap != nil {
@@ -84,7 +66,7 @@ func newTestGateway(t *testing.T, opts emulator.Options, cfg Config, wrap func(h
 }
 
 // logLines returns the gateway's JSON log lines.
-func logLines(t *testing.T, logs *syncBuffer) []map[string]any {
+func logLines(t *testing.T, logs *streamtest.Buffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	sc := bufio.NewScanner(strings.NewReader(logs.String()))

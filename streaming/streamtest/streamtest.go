@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -207,4 +208,24 @@ func DecodeJSON[T any](t testing.TB, s string) T {
 		t.Fatalf("decoding %q: %v", s, err)
 	}
 	return v
+}
+
+// Buffer is a bytes.Buffer that several goroutines may write (a server's
+// logger, child processes' output) while a test reads it.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
