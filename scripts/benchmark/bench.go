@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Config is one benchmark run. DefaultConfig is what scripts/bench runs.
+type Config struct {
+	Root        string          // repository root
+	Sections    map[string]bool // which sections run
+	GoBench     string          // go test -bench output (encoders section)
+	Dist        string          // scripts/build output dir (arm64 sizes)
+	Bootstrap   string          // host bootstrap; "" → built
+	EmulatorBin string          // emulator binary; "" → built
+	Log         io.Writer       // progress; nil → discard
+	Since       time.Time       // start of the whole run; zero → start of Run
+
+	LatencyStreams int
+	LatencyDeltas  int
+	LatencyRate    float64  // deltas/s per stream
+	LatencyPaths   []string // subset of "sdk", "local", "lambda"; nil → all
+
+	ConcStreams  int
+	ConcRate     float64
+	ConcDuration time.Duration
+	ConcRamp     time.Duration
+	ConcBaseline bool // also run the load SDK → emulator, without the gateway
+
+	ColdStarts   int
+	LongDuration time.Duration
+
+	LambdaStreamDeltas int     // section lambdastream: deltas of the one stream
+	LambdaStreamRate   float64 // and their rate
+}
+
+// DefaultConfig returns the full run (about 2–3 minutes on 2 cores).
+func DefaultConfig() Config {
+	return Config{
+		LatencyStreams: 10,
+		LatencyDeltas:  200,
+		LatencyRate:    50,
+		ConcStreams:    1000,
+		ConcRate:       20,
+		ConcDuration:   30 * time.Second,
+		ConcRamp:       5 * time.Second,
+		ConcBaseline:   true,
+		ColdStarts:     20,
+		LongDuration:   20 * time.Second,
+
+		LambdaStreamDeltas: 1500,
+		LambdaStreamRate:   100,
+	}
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.LatencyStreams < 1 || c.LatencyStreams > 100:
+		return errors.New("-latency-streams must be 1..100")
+	case c.LatencyDeltas < 1 || c.LatencyDeltas > 4096:
+		return errors.New("-latency-deltas must be 1..4096 (the gateway's MAX_TOKENS)")
+	case c.LatencyRate <= 0 || c.LatencyRate > 1000:
+		return errors.New("-latency-rate must be in (0, 1000]")
+	case c.ConcStreams < 1 || c.ConcStreams > 5000:
+		return errors.New("-conc-streams must be 1..5000")
+	case c.ConcRate <= 0 || c.ConcRate > 1000:
+		return errors.New("-conc-rate must be in (0, 1000]")
+	case c.ConcDuration <= 0 || c.ConcDuration > 3*time.Minute:
+		return errors.New("-conc-duration must be in (0, 3m]")
+	case c.concDeltas() < 1 || c.concDeltas() > 4096:
+		return errors.New("-conc-rate × -conc-duration must give 1..4096 deltas a stream")
+	case c.ConcRamp < 0 || c.ConcRamp > time.Minute:
+		return errors.New("-conc-ramp must be in [0, 1m]")
+	case c.ColdStarts < 1 || c.ColdStarts > 200:
+		return errors.New("-coldstarts must be 1..200")
+	case c.LambdaStreamDeltas < 100 || c.LambdaStreamDeltas > 4096:
+		return errors.New("-lambdastream-deltas must be 100..4096 (the gateway's MAX_TOKENS)")
+	case c.LambdaStreamRate <= 0 || c.LambdaStreamRate > 1000:
+		return errors.New("-lambdastream-rate must be above 0 and at most 1000")
+	case c.LongDuration <= 0 || c.LongDuration > 2*time.Minute:
+		return errors.New("-long-duration must be in (0, 2m]")
+	}
+	return nil
+}
+
+func (c Config) concDeltas() int {
+	return int(c.ConcRate*c.ConcDuration.Seconds() + 0.5)
+}
+
+func (c Config) logf(format string, args ...any) {
+	if c.Log != nil {
+		fmt.Fprintf(c.Log, "benchmark: "+format+"\n", args...)
+	}
+}
+
+// Report is everything a run measured; Markdown renders it.
+type Report struct {
+	Machine      Machine
+	Config       Config
+	Started      time.Time // start of the whole run (scripts/bench's -since)
+	RunStart     time.Time // start of this program's work
+	Total        time.Duration
+	Sections     []SectionTime
+	Latency      *LatencyReport
+	Concurrency  *ConcurrencyReport
+	ColdStart    *ColdStartReport
+	Memory       *MemoryReport
+	LambdaStream *LambdaStreamReport
+	Encoders     *EncoderReport
+	Errors       map[string]error // section → why it failed
+}
+
+// SectionTime is how long one section took.
+type SectionTime struct {
+	Name     string
+	Duration time.Duration
+}
+
+// Failures lists the sections that failed.
+func (r *Report) Failures() []string {
+	var out []string
+	for _, name := range append([]string{"build"}, allSections...) {
+		if err := r.Errors[name]; err != nil {
+			out = append(out, name+": "+err.Error())
+		}
+	}
+	return out
+}
+
+// Run runs the selected sections one after another (never concurrently:
+// on 2 cores they would measure each other). A failing section is
+// recorded and the others still run.
+func Run(ctx context.Context, cfg Config) *Report {
+	start := time.Now()
+	if cfg.Since.IsZero() {
+		cfg.Since = start
+	}
+	rep := &Report{Config: cfg, Started: cfg.Since, RunStart: start, Errors: map[string]error{}}
+	rep.Machine = readMachine()
+	defer func() { rep.Total = time.Since(cfg.Since) }()
+
+	var tmp string
+	defer func() {
+		if tmp != "" {
+			_ = os.RemoveAll(tmp)
+		}
+	}()
+
+	section := func(name string, fn func() error) {
+		if !cfg.Sections[name] {
+			return
+		}
+		if err := ctx.Err(); err != nil {
+			rep.Errors[name] = fmt.Errorf("not run: %w", err)
+			return
+		}
+		cfg.logf("%s: start", name)
+		t0 := time.Now()
+		err := fn()
+		d := time.Since(t0)
+		rep.Sections = append(rep.Sections, SectionTime{name, d})
+		if err != nil {
+			rep.Errors[name] = err
+			cfg.logf("%s: FAILED after %v: %v", name, d.Round(time.Millisecond), err)
+			return
+		}
+		cfg.logf("%s: done in %v", name, d.Round(time.Millisecond))
+	}
+
+	// Build what the selected sections run, once, with the same flags as
+	// scripts/build (static, stripped, -tags lambda.norpc) but for this
+	// machine.
+	needsBootstrap := cfg.Sections["latency"] || cfg.Sections["concurrency"] || cfg.Sections["coldstart"] || cfg.Sections["memory"] || cfg.Sections["lambdastream"]
+	needsEmulator := cfg.Sections["concurrency"]
+	if (needsBootstrap && cfg.Bootstrap == "") || (needsEmulator && cfg.EmulatorBin == "") {
+		t0 := time.Now()
+		err := func() error {
+			dir, err := os.MkdirTemp("", "streamgate-bench-")
+			if err != nil {
+				return err
+			}
+			tmp = dir
+			if needsBootstrap && cfg.Bootstrap == "" {
+				cfg.Bootstrap = filepath.Join(dir, "bootstrap")
+				cfg.logf("build: host bootstrap → %s", cfg.Bootstrap)
+				if err := buildBootstrap(ctx, cfg.Root, cfg.Bootstrap); err != nil {
+					return err
+				}
+			}
+			if needsEmulator && cfg.EmulatorBin == "" {
+				cfg.EmulatorBin = filepath.Join(dir, "emulator")
+				cfg.logf("build: emulator → %s", cfg.EmulatorBin)
+				return buildEmulator(ctx, cfg.Root, cfg.EmulatorBin)
+			}
+			return nil
+		}()
+		rep.Sections = append(rep.Sections, SectionTime{"build", time.Since(t0)})
+		if err != nil {
+			rep.Errors["build"] = err
+			for _, n := range []string{"latency", "concurrency", "coldstart", "memory", "lambdastream"} {
+				if cfg.Sections[n] {
+					rep.Errors[n] = errors.New("not run: the build failed")
+					cfg.Sections[n] = false
+				}
+			}
+		}
+	}
+
+	if cfg.Sections["concurrency"] {
+		if soft, hard, err := raiseNOFILE(); err == nil {
+			rep.Machine.NOFILE = fmt.Sprintf("%d (hard %d)", soft, hard)
+		}
+	}
+
+	section("latency", func() (err error) { rep.Latency, err = runLatency(ctx, cfg); return err })
+	section("concurrency", func() (err error) { rep.Concurrency, err = runConcurrency(ctx, cfg); return err })
+	section("coldstart", func() (err error) { rep.ColdStart, err = runColdStart(ctx, cfg); return err })
+	section("memory", func() (err error) { rep.Memory, err = runMemory(ctx, cfg); return err })
+	section("lambdastream", func() (err error) { rep.LambdaStream, err = runLambdaStream(ctx, cfg); return err })
+	section("encoders", func() (err error) { rep.Encoders, err = readGoBench(cfg.GoBench); return err })
+	return rep
+}

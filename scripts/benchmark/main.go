@@ -1,0 +1,184 @@
+// Command benchmark measures streamgate end to end on this machine and
+// writes the results as a markdown table (BENCHMARKS.md at the repository
+// root by default; also printed on stdout). scripts/bench runs it after the
+// encoder benchmarks (go test -bench ./streaming/), whose output it passes
+// with -gobench; it can also run alone, for example a smoke run:
+//
+//	go run ./scripts/benchmark -only latency -out /tmp/b.md
+//
+// Sections (-only takes a comma list; default all):
+//
+//   - latency: added latency per delta, emulator send stamp → client read,
+//     for the SDK alone (baseline), local mode and the Lambda path (localgw);
+//   - concurrency: 1,000 concurrent 30-s streams against local mode, with
+//     the bootstrap's CPU time and peak RSS;
+//   - coldstart: exec of the bootstrap to its first /next under localgw,
+//     and binary and zip sizes;
+//   - memory: peak RSS of a bootstrap over one emulator.long-v1 stream;
+//   - encoders: the go test -bench results (needs -gobench FILE).
+//
+// Every process it starts listens on 127.0.0.1 and every wait is bounded.
+// Progress goes to stderr. Linux only for the CPU and memory numbers
+// (/proc).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// maxRun bounds the whole program: scripts/bench promises under 10 minutes.
+const maxRun = 9 * time.Minute
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("benchmark", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "markdown `file` to write (default BENCHMARKS.md at the repository root; - for stdout only)")
+	only := fs.String("only", "", "comma `list` of sections to run: "+strings.Join(allSections, ",")+" (default all)")
+	since := fs.Int64("since", 0, "`unix-nanos` when the whole run started (scripts/bench passes it, so the total includes go test)")
+	fs.StringVar(&cfg.GoBench, "gobench", "", "`file` with the output of go test -bench -benchmem ./streaming/ (encoders section)")
+	fs.StringVar(&cfg.Dist, "dist", "", "`dir` holding scripts/build's bootstrap and lambda.zip (sizes)")
+	fs.StringVar(&cfg.Bootstrap, "bootstrap", "", "host bootstrap `binary` (default: built into a temporary directory)")
+	fs.StringVar(&cfg.EmulatorBin, "emulator", "", "emulator `binary` (default: built into a temporary directory)")
+	fs.IntVar(&cfg.LatencyStreams, "latency-streams", cfg.LatencyStreams, "concurrent streams per latency path")
+	fs.IntVar(&cfg.LatencyDeltas, "latency-deltas", cfg.LatencyDeltas, "deltas per latency stream")
+	fs.Float64Var(&cfg.LatencyRate, "latency-rate", cfg.LatencyRate, "deltas per second per latency stream")
+	fs.IntVar(&cfg.ConcStreams, "conc-streams", cfg.ConcStreams, "concurrent streams in the concurrency run")
+	fs.Float64Var(&cfg.ConcRate, "conc-rate", cfg.ConcRate, "deltas per second per stream in the concurrency run")
+	fs.DurationVar(&cfg.ConcDuration, "conc-duration", cfg.ConcDuration, "length of each stream in the concurrency run")
+	fs.DurationVar(&cfg.ConcRamp, "conc-ramp", cfg.ConcRamp, "time over which the concurrency run starts its streams")
+	fs.BoolVar(&cfg.ConcBaseline, "conc-baseline", cfg.ConcBaseline, "also run the concurrency load with the SDK straight from the emulator, for comparison")
+	fs.IntVar(&cfg.ColdStarts, "coldstarts", cfg.ColdStarts, "cold starts to take the median of")
+	fs.DurationVar(&cfg.LongDuration, "long-duration", cfg.LongDuration, "duration of the emulator.long-v1 answer in the memory run")
+	fs.IntVar(&cfg.LambdaStreamDeltas, "lambdastream-deltas", cfg.LambdaStreamDeltas, "deltas of the one stream in the lambdastream run")
+	fs.Float64Var(&cfg.LambdaStreamRate, "lambdastream-rate", cfg.LambdaStreamRate, "deltas/s of that stream")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "benchmark: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	sections, err := parseOnly(*only)
+	if err != nil {
+		fmt.Fprintln(stderr, "benchmark:", err)
+		return 2
+	}
+	cfg.Sections = sections
+	cfg.Log = stderr
+	if *since > 0 {
+		cfg.Since = time.Unix(0, *since)
+	}
+	root, err := repoRoot()
+	if err != nil {
+		fmt.Fprintln(stderr, "benchmark:", err)
+		return 1
+	}
+	cfg.Root = root
+	if err := cfg.validate(); err != nil {
+		fmt.Fprintln(stderr, "benchmark:", err)
+		return 2
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, maxRun)
+	defer cancel()
+	rep := Run(ctx, cfg)
+	md := rep.Markdown()
+	fmt.Fprint(stdout, md)
+
+	code := 0
+	if *out != "-" {
+		path := *out
+		if path == "" {
+			path = filepath.Join(root, "BENCHMARKS.md")
+		}
+		if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
+			fmt.Fprintln(stderr, "benchmark:", err)
+			code = 1
+		} else {
+			fmt.Fprintf(stderr, "benchmark: wrote %s\n", path)
+		}
+	}
+	if errs := rep.Failures(); len(errs) > 0 {
+		for _, e := range errs {
+			fmt.Fprintln(stderr, "benchmark: FAILED:", e)
+		}
+		code = 1
+	}
+	return code
+}
+
+var allSections = []string{"latency", "concurrency", "coldstart", "memory", "lambdastream", "encoders"}
+
+func parseOnly(s string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if strings.TrimSpace(s) == "" {
+		for _, n := range allSections {
+			out[n] = true
+		}
+		return out, nil
+	}
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(strings.ToLower(part))
+		if part == "" {
+			continue
+		}
+		known := false
+		for _, n := range allSections {
+			known = known || n == part
+		}
+		if !known {
+			return nil, fmt.Errorf("-only: unknown section %q (want a comma list of %s)", part, strings.Join(allSections, ", "))
+		}
+		out[part] = true
+	}
+	if len(out) == 0 {
+		return nil, errors.New("-only: no section named")
+	}
+	return out, nil
+}
+
+// repoRoot finds the module root from the working directory, so that the
+// program works from the root (scripts/bench, go run) and from its own
+// directory (go test).
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for range 10 {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.Contains(string(b), "module github.com/streamgate/streamgate\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "", errors.New("run from inside the streamgate repository (no go.mod for github.com/streamgate/streamgate above the working directory)")
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

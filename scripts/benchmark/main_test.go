@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTinyRun runs a tiny version of the latency section end to end: the
+// real bootstrap (built for this machine) in local mode and the SDK
+// baseline, 2 streams × 20 deltas each, then renders the markdown.
+func TestTinyRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the bootstrap")
+	}
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gobench := filepath.Join(t.TempDir(), "gobench.txt")
+	if err := os.WriteFile(gobench, []byte(sampleGoBench), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Root = root
+	cfg.Sections = map[string]bool{"latency": true, "encoders": true}
+	cfg.LatencyStreams, cfg.LatencyDeltas, cfg.LatencyRate = 2, 20, 100
+	cfg.LatencyPaths = []string{"sdk", "local"}
+	cfg.GoBench = gobench
+	cfg.Log = testWriter{t}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+
+	rep := Run(ctx, cfg)
+	if f := rep.Failures(); len(f) > 0 {
+		t.Fatalf("failures: %v", f)
+	}
+	if rep.Latency == nil || len(rep.Latency.Paths) != 2 {
+		t.Fatalf("latency report = %+v", rep.Latency)
+	}
+	for _, p := range rep.Latency.Paths {
+		if p.Stats.N != 2*20 || p.Failed != 0 {
+			t.Errorf("%s: %d deltas, %d failed; want 40, 0", p.Name, p.Stats.N, p.Failed)
+		}
+		// Same machine, one clock: a latency is positive and, on
+		// loopback, far below a second even under the race detector.
+		if p.Stats.Min <= 0 || p.Stats.Max > time.Second || p.Stats.P50 > p.Stats.P99 {
+			t.Errorf("%s: implausible latencies %+v", p.Name, p.Stats)
+		}
+	}
+	md := rep.Markdown()
+	for _, want := range []string{
+		"# streamgate benchmarks", "## Machine", "| CPUs (`nproc`) |",
+		"## 1. Added latency per delta", "| (a) SDK → emulator (baseline) | 40 |", "| (b) local mode | 40 |", "| 1.0× | 1.0× | – |",
+		"## 5. Encoders", "| `EncodeDelta/sse` | 52.3 | 0 | 0 | 52.3 | 0 | 0 |", "| `ReadRequest` | 4,012 | 2,512 | 41 | – | – | – |",
+		"| `Stream/gateway-sse` | 2,250,395 | 502,609 | 7,780 | 26,795 | 5,983 | 92.6 |",
+		"## Run time", "| latency |", "| **total** |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	for _, absent := range []string{"## 2.", "## 3.", "## 4.", "(c) Lambda path", "Failed"} {
+		if strings.Contains(md, absent) {
+			t.Errorf("markdown has %q for a section that did not run:\n%s", absent, md)
+		}
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+const sampleGoBench = `goos: linux
+goarch: amd64
+pkg: github.com/streamgate/streamgate/streaming
+cpu: AMD EPYC
+BenchmarkEncodeDelta/text-2         	31563208	        37.61 ns/op	       0 B/op	       0 allocs/op
+BenchmarkEncodeDelta/sse-2          	22573450	        52.3 ns/op	       0 B/op	       0 allocs/op
+BenchmarkEncodeDelta/ndjson-2       	20012345	        60.00 ns/op	       8 B/op	       1 allocs/op
+BenchmarkReadRequest-2              	  300000	      4012 ns/op	    2512 B/op	      41 allocs/op
+BenchmarkStream/gateway-sse-2       	     525	   2250395 ns/op	      5983 B/delta	        92.63 allocs/delta	     26795 ns/delta	  502609 B/op	    7780 allocs/op
+PASS
+ok  	github.com/streamgate/streamgate/streaming	6.123s
+`
+
+func TestParseGoBench(t *testing.T) {
+	rep, err := parseGoBench(bufio.NewScanner(strings.NewReader(sampleGoBench)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.CPU != "AMD EPYC" || len(rep.Results) != 5 {
+		t.Fatalf("got %+v", rep)
+	}
+	want := GoBench{Name: "ReadRequest", Iterations: 300000, NsPerOp: 4012, BytesPerOp: 2512, AllocsPerOp: 41,
+		NsPerDelta: -1, BytesPerDelta: -1, AllocsPerDelta: -1}
+	if rep.Results[3] != want {
+		t.Errorf("ReadRequest = %+v, want %+v", rep.Results[3], want)
+	}
+	want = GoBench{Name: "Stream/gateway-sse", Iterations: 525, NsPerOp: 2250395, BytesPerOp: 502609, AllocsPerOp: 7780,
+		NsPerDelta: 26795, BytesPerDelta: 5983, AllocsPerDelta: 92.63}
+	if rep.Results[4] != want {
+		t.Errorf("Stream = %+v, want %+v", rep.Results[4], want)
+	}
+	if r := rep.Results[0]; r.Name != "EncodeDelta/text" || r.NsPerOp != 37.61 || r.NsPerDelta != 37.61 || r.AllocsPerDelta != 0 {
+		t.Errorf("first = %+v", rep.Results[0])
+	}
+	if _, err := parseGoBench(bufio.NewScanner(strings.NewReader("FAIL\n"))); err == nil {
+		t.Error("no results: want an error")
+	}
+}
+
+func TestProcParsing(t *testing.T) {
+	// The command name may hold spaces and parentheses.
+	stat := "4242 (boot strap) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 75 0 0 20 0 9 0 100 0 0"
+	d, err := parseStatCPU(stat, 100)
+	if err != nil || d != 3250*time.Millisecond {
+		t.Errorf("parseStatCPU = %v, %v; want 3.25s", d, err)
+	}
+	if _, err := parseStatCPU("garbage", 100); err == nil {
+		t.Error("garbage stat: want an error")
+	}
+	status := "Name:\tbootstrap\nVmPeak:\t  900000 kB\nVmHWM:\t   20480 kB\nVmRSS:\t   16384 kB\nThreads:\t9\n"
+	m, err := parseProcStatus(status)
+	if err != nil || m.HWM != 20<<20 || m.RSS != 16<<20 || m.Threads != 9 {
+		t.Errorf("parseProcStatus = %+v, %v", m, err)
+	}
+	// And this process's own, for real.
+	if _, err := procCPU("self"); err != nil {
+		t.Errorf("procCPU(self): %v", err)
+	}
+	if m, err := readProcStatus("self"); err != nil || m.HWM <= 0 {
+		t.Errorf("readProcStatus(self) = %+v, %v", m, err)
+	}
+}
+
+func TestStats(t *testing.T) {
+	var s []int64
+	for i := 1; i <= 1000; i++ {
+		s = append(s, int64(i)*int64(time.Microsecond))
+	}
+	s = append(s, int64(20*time.Millisecond))
+	st := summarize(s)
+	if st.N != 1001 || st.P50 != 501*time.Microsecond || st.P99 != 991*time.Microsecond || st.Max != 20*time.Millisecond || st.Over10ms != 1 {
+		t.Errorf("summarize = %+v", st)
+	}
+	if st := summarize(nil); st.N != 0 {
+		t.Errorf("empty = %+v", st)
+	}
+	if n, ok := parseStamp([]byte(`{"text":"t1700000000123456789 "}`)); !ok || n != 1700000000123456789 {
+		t.Errorf("parseStamp = %d, %v", n, ok)
+	}
+	if _, ok := parseStamp([]byte(`{"text":"hello "}`)); ok {
+		t.Error("parseStamp accepted a word")
+	}
+	busy, total, err := parseMachineCPU("cpu  100 5 50 800 20 3 2 0 0 0")
+	if err != nil || busy != 160 || total != 980 {
+		t.Errorf("parseMachineCPU = %d, %d, %v; want 160, 980", busy, total, err)
+	}
+	if _, _, err := parseMachineCPU("intr 1 2 3"); err == nil {
+		t.Error("parseMachineCPU accepted a non-cpu line")
+	}
+}
+
+func TestParseOnly(t *testing.T) {
+	got, err := parseOnly(" latency, Memory ")
+	if err != nil || len(got) != 2 || !got["latency"] || !got["memory"] {
+		t.Errorf("parseOnly = %v, %v", got, err)
+	}
+	if all, _ := parseOnly(""); len(all) != len(allSections) {
+		t.Errorf("default = %v", all)
+	}
+	if _, err := parseOnly("latency,speed"); err == nil || !strings.Contains(err.Error(), `"speed"`) {
+		t.Errorf("unknown section: err = %v", err)
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	tests := []struct{ got, want string }{
+		{fmtDur(437 * time.Microsecond), "437 µs"},
+		{fmtDur(1234 * time.Microsecond), "1.23 ms"},
+		{fmtDur(45600 * time.Microsecond), "45.6 ms"},
+		{fmtDur(2500 * time.Millisecond), "2.50 s"},
+		{fmtBytes(512), "512 B"},
+		{fmtBytes(20 << 20), "20.0 MiB"},
+		{fmtInt(600000), "600,000"},
+		{fmtInt(999), "999"},
+		{ratio(3*time.Millisecond, time.Millisecond), "3.0×"},
+		{ratio(time.Millisecond, 0), "–"},
+		{fmtTotal(192 * time.Second), "3m12s"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}
+
+// TestMarkdownAllSections renders a full report without running anything.
+func TestMarkdownAllSections(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	rep := &Report{
+		Machine:  Machine{CPUs: 2, CPUModel: "Test CPU", GoVersion: "go1.26 linux/amd64", Date: now, ClkTck: 100},
+		Config:   DefaultConfig(),
+		Started:  now,
+		RunStart: now.Add(40 * time.Second),
+		Total:    3 * time.Minute,
+		Sections: []SectionTime{{"concurrency", 41 * time.Second}},
+		Concurrency: &ConcurrencyReport{Streams: 1000, Rate: 20, Duration: 30 * time.Second, Ramp: 5 * time.Second, WantDeltas: 600,
+			Gateway: ConcRun{Wall: 36 * time.Second, Completed: 999, Failed: 1, FirstErr: "HTTP 502: bad\nmore", Deltas: 599_400,
+				Latency: latencyStats{N: 599_400, P50: time.Millisecond, P99: 5 * time.Millisecond, Max: 80 * time.Millisecond, Over10ms: 12}, MachineBusy: 0.93},
+			BootstrapCPU: 30 * time.Second, PeakRSS: 120 << 20, IdleRSS: 20 << 20, MaxThreads: 9},
+		ColdStart: &ColdStartReport{N: 20, Median: 30 * time.Millisecond, Min: 25 * time.Millisecond, Max: 60 * time.Millisecond, HostSize: 11 << 20, DistSize: 10 << 20, ZipSize: 5 << 20},
+		Memory:    &MemoryReport{LongDuration: 20 * time.Second, IdleHWM: 12 << 20, PeakHWM: 14 << 20, Deltas: 8824},
+		LambdaStream: &LambdaStreamReport{Deltas: 1000, Rate: 100, Runs: []LambdaStreamRun{
+			{Setting: "before", CPU: 300 * time.Millisecond}, {Setting: "after", CPU: 120 * time.Millisecond}}},
+		Encoders: &EncoderReport{Missing: true},
+		Errors:   map[string]error{"concurrency": bytes.ErrTooLarge},
+	}
+	md := rep.Markdown()
+	for _, want := range []string{
+		"## 2. Concurrency: 1,000 streams", "**Failed:** bytes.Buffer: too large",
+		"| errors or incomplete | 1 | not run |", "first: HTTP 502: bad |", "| deltas delivered | 599,400 of 600,000 | not run |",
+		"| bootstrap CPU per 1,000 deltas | 50.1 ms | – |", "| machine CPU busy | 93% |", "| peak RSS per stream | 102.4 KiB |",
+		"| cold start, median of 20 | 30.0 ms |", "| lambda.zip size | 5.0 MiB |",
+		"| growth | 2.0 MiB |", "Not run: `scripts/bench` runs", "| before this program",
+		"## 6. One stream on the Lambda path", "| before | 300.0 ms |", "| after | 120.0 ms |", "60.0% less CPU than before",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	// Every table row has the same number of cells as its header.
+	var cols int
+	for line := range strings.SplitSeq(md, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			cols = 0
+			continue
+		}
+		n := strings.Count(strings.ReplaceAll(line, `\|`, ""), "|")
+		if cols == 0 {
+			cols = n
+		} else if n != cols {
+			t.Errorf("row with %d separators under a header with %d: %s", n, cols, line)
+		}
+	}
+}
+
+// TestTinyLambdaStream runs section 6 small: both settings measure a
+// whole stream through localgw with a bootstrap CPU reading.
+func TestTinyLambdaStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the bootstrap under localgw")
+	}
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Root = root
+	cfg.Sections = map[string]bool{"lambdastream": true}
+	cfg.LambdaStreamDeltas, cfg.LambdaStreamRate = 100, 200
+	cfg.Log = testWriter{t}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	rep := Run(ctx, cfg)
+	if f := rep.Failures(); len(f) > 0 {
+		t.Fatalf("failures: %v", f)
+	}
+	l := rep.LambdaStream
+	if l == nil || len(l.Runs) != 2 {
+		t.Fatalf("lambdastream report = %+v", l)
+	}
+	for _, run := range l.Runs {
+		if run.CPU <= 0 || run.Latency.N != 50 || run.Latency.Min <= 0 {
+			t.Errorf("%s: CPU %v, %d latencies (min %v); want CPU > 0 and the 50 deltas after the first 50", run.Setting, run.CPU, run.Latency.N, run.Latency.Min)
+		}
+	}
+	if md := rep.Markdown(); !strings.Contains(md, "## 6. One stream on the Lambda path") {
+		t.Errorf("markdown lacks section 6:\n%s", md)
+	}
+}
