@@ -228,3 +228,20 @@ func tail(s string, n int) string {
 	}
 	return s[len(s)-n:]
 }
+
+func TestLambdaProcs(t *testing.T) {
+	tests := []struct {
+		env     map[string]string
+		current int
+		want    int
+	}{
+		{map[string]string{}, 2, 1},
+		{map[string]string{"GOMAXPROCS": "2"}, 2, 2}, // the operator's choice wins
+		{map[string]string{"GOMAXPROCS": "4"}, 4, 4},
+	}
+	for _, tt := range tests {
+		if got := lambdaProcs(func(k string) string { return tt.env[k] }, tt.current); got != tt.want {
+			t.Errorf("lambdaProcs(%v, %d) = %d, want %d", tt.env, tt.current, got, tt.want)
+		}
+	}
+}
