@@ -78,9 +78,15 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, rec *requestLog,
 	}
 
 	// The heartbeat timer is reset by every write, so a keep-alive goes
-	// out only after HEARTBEAT_SECONDS of silence.
-	heartbeat := time.NewTimer(h.cfg.Heartbeat)
-	defer heartbeat.Stop()
+	// out only after HEARTBEAT_SECONDS of silence. Text has no way to say
+	// "still here" without adding to the answer, so it has no timer.
+	var heartbeat *time.Timer
+	var keepAliveDue <-chan time.Time
+	if format != FormatText {
+		heartbeat = time.NewTimer(h.cfg.Heartbeat)
+		defer heartbeat.Stop()
+		keepAliveDue = heartbeat.C
+	}
 
 	var (
 		sawStop bool
@@ -106,7 +112,9 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, rec *requestLog,
 				}
 				rec.deltas++
 				writeErr = enc.delta(text.Value)
-				heartbeat.Reset(h.cfg.Heartbeat)
+				if heartbeat != nil {
+					heartbeat.Reset(h.cfg.Heartbeat)
+				}
 			case *types.ConverseStreamOutputMemberMessageStop:
 				sawStop = true
 				done.StopReason = string(v.Value.StopReason)
@@ -118,7 +126,7 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, rec *requestLog,
 					done.Timings.UpstreamLatencyMs = deref(m.LatencyMs)
 				}
 			}
-		case <-heartbeat.C:
+		case <-keepAliveDue:
 			writeErr = enc.keepAlive()
 			heartbeat.Reset(h.cfg.Heartbeat)
 		case <-deadline:
