@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -329,13 +330,7 @@ func TestClientDisconnectCancelsBedrock(t *testing.T) {
 	if took := records[0].End.Sub(records[0].Start); took > time.Duration(len(full))*time.Second/50 {
 		t.Errorf("the upstream call lasted %v, as long as the whole answer", took)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(gw.logs.String(), `"clientAborted":true`) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line with clientAborted true: %s", gw.logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	gw.logs.WaitFor(t, regexp.MustCompile(`"clientAborted":true`), 5*time.Second)
 }
 
 // TestDeadlineEndsStreamEarly checks that a stream whose request has a

@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/streamgate/streamgate/lambda/localgw"
+	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
 // fnPath is the test function (testdata/fn), built once by TestMain.
@@ -47,29 +48,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a goroutine-safe bytes.Buffer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type env struct {
 	gw        *localgw.Gateway
 	srv       *httptest.Server
-	logs      *syncBuffer // gateway slog (JSON)
-	out       *syncBuffer // children's stdout/stderr
+	logs      *streamtest.Buffer // gateway slog (JSON)
+	out       *streamtest.Buffer // children's stdout/stderr
 	reportDir string
 }
 
@@ -77,7 +60,7 @@ type env struct {
 // Instances defaults to 1 here.
 func start(t *testing.T, cfg localgw.Config) *env {
 	t.Helper()
-	e := &env{logs: &syncBuffer{}, out: &syncBuffer{}, reportDir: t.TempDir()}
+	e := &env{logs: &streamtest.Buffer{}, out: &streamtest.Buffer{}, reportDir: t.TempDir()}
 	if cfg.Instances == 0 {
 		cfg.Instances = 1
 	}

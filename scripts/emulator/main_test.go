@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,39 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+
 	"github.com/streamgate/streamgate/streaming/emulator"
+	"github.com/streamgate/streamgate/streaming/streamtest"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor polls the buffer until re matches.
-func (b *syncBuffer) waitFor(t *testing.T, re *regexp.Regexp) []string {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := re.FindStringSubmatch(b.String()); m != nil {
-			return m
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("no match for %v in %q", re, b.String())
-	return nil
-}
 
 // noWriterTo hides the request body's io.WriterTo: see the emulator's
 // tests (aws-sdk-go-v2 #2737).
@@ -65,7 +34,7 @@ func (c noWriterTo) Do(r *http.Request) (*http.Response, error) {
 }
 
 func TestRunServesAndShutsDown(t *testing.T) {
-	var stderr syncBuffer
+	var stderr streamtest.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	env := map[string]string{"EMULATOR_TOKENS_PER_SECOND": "1000"}
@@ -74,7 +43,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 		done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, &stderr)
 	}()
 
-	m := stderr.waitFor(t, regexp.MustCompile(`^bedrock emulator listening on (http://127\.0\.0\.1:\d+) \(models: ([^)]*)\)\n`))
+	m := stderr.WaitFor(t, regexp.MustCompile(`^bedrock emulator listening on (http://127\.0\.0\.1:\d+) \(models: ([^)]*)\)\n`), 10*time.Second)
 	if want := strings.Join(emulator.Models(), ", "); m[2] != want {
 		t.Errorf("startup line lists %q, want %q", m[2], want)
 	}
@@ -110,7 +79,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 		t.Errorf("stream took %v: EMULATOR_TOKENS_PER_SECOND ignored?", d)
 	}
 
-	line := stderr.waitFor(t, regexp.MustCompile(`(?m)^(\{.*"msg":"bedrock emulator request".*\})$`))[1]
+	line := stderr.WaitFor(t, regexp.MustCompile(`(?m)^(\{.*"msg":"bedrock emulator request".*\})$`), 10*time.Second)[1]
 	var rec map[string]any
 	if err := json.Unmarshal([]byte(line), &rec); err != nil {
 		t.Fatalf("log line %q: %v", line, err)
@@ -152,7 +121,7 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stderr syncBuffer
+			var stderr streamtest.Buffer
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			defer cancel()
 			err := run(ctx, tt.args, func(k string) string { return tt.env[k] }, &stderr)

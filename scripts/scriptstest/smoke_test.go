@@ -1,7 +1,6 @@
 package scriptstest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,10 +13,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
 // TestSmokeLocalMode runs scripts/smoke against local mode: the real
@@ -95,7 +95,7 @@ func goBuild(t *testing.T, pkg string) string {
 // connections) and stops it with SIGTERM when the test ends.
 func start(t *testing.T, name string, cmd *exec.Cmd, ready string, env ...string) {
 	t.Helper()
-	var logs syncBuffer
+	var logs streamtest.Buffer
 	cmd.Env = append(append(baseEnv(), "PATH="+os.Getenv("PATH")), env...)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -192,24 +192,6 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer is a bytes.Buffer that a process's two outputs can share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // sse writes Server-Sent Events for the fake servers.

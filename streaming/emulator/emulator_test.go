@@ -23,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
 // harness is one emulator behind a real HTTP server, with a real SDK client.
@@ -838,7 +840,7 @@ func TestRecordsWhileInFlight(t *testing.T) {
 }
 
 func TestLogLine(t *testing.T) {
-	var buf syncBuffer
+	var buf streamtest.Buffer
 	h := newHarness(t, Options{Logger: newJSONLogger(&buf)})
 	if _, err := converseStream(testContext(t), h.client, streamInput("emulator.fast-v1", "secret prompt words", 0), nil); err != nil {
 		t.Fatal(err)
@@ -857,25 +859,5 @@ func TestLogLine(t *testing.T) {
 		t.Error("the prompt was logged")
 	}
 }
-
-// syncBuffer is a bytes.Buffer safe for the logger's and the test's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
-}
-
-func (b *syncBuffer) String() string { return string(b.Bytes()) }
 
 func newJSONLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }

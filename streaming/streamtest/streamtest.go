@@ -11,6 +11,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -228,4 +229,30 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Bytes returns a copy of what was written so far.
+func (b *Buffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}
+
+// WaitFor polls until re matches what was written, and returns the match
+// and its submatches. Output from a child process or a server's logger
+// comes a moment after the response that caused it, so tests wait for it
+// rather than read it once; after timeout the test fails.
+func (b *Buffer) WaitFor(t testing.TB, re *regexp.Regexp, timeout time.Duration) []string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if m := re.FindStringSubmatch(b.String()); m != nil {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no match for %v after %v in:\n%s", re, timeout, b.String())
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
