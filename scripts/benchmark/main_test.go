@@ -32,17 +32,7 @@ func TestTinyRun(t *testing.T) {
 	cfg.LatencyStreams, cfg.LatencyDeltas, cfg.LatencyRate = 2, 20, 100
 	cfg.LatencyPaths = []string{"sdk", "local"}
 	cfg.GoBench = gobench
-	cfg.Log = testWriter{t}
-	if err := cfg.validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-
-	rep := Run(ctx, cfg)
-	if f := rep.Failures(); len(f) > 0 {
-		t.Fatalf("failures: %v", f)
-	}
+	rep := mustRun(t, cfg)
 	if rep.Latency == nil || len(rep.Latency.Paths) != 2 {
 		t.Fatalf("latency report = %+v", rep.Latency)
 	}
@@ -271,16 +261,7 @@ func TestTinyLambdaStream(t *testing.T) {
 	cfg.Root = root
 	cfg.Sections = map[string]bool{"lambdastream": true}
 	cfg.LambdaStreamDeltas, cfg.LambdaStreamRate = 100, 200
-	cfg.Log = testWriter{t}
-	if err := cfg.validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	rep := Run(ctx, cfg)
-	if f := rep.Failures(); len(f) > 0 {
-		t.Fatalf("failures: %v", f)
-	}
+	rep := mustRun(t, cfg)
 	l := rep.LambdaStream
 	if l == nil || len(l.Runs) != 2 {
 		t.Fatalf("lambdastream report = %+v", l)
@@ -293,4 +274,21 @@ func TestTinyLambdaStream(t *testing.T) {
 	if md := rep.Markdown(); !strings.Contains(md, "## 6. One stream on the Lambda path") {
 		t.Errorf("markdown lacks section 6:\n%s", md)
 	}
+}
+
+// mustRun runs the benchmark sections cfg selects, bounded in time, and
+// fails the test if cfg is invalid or a section failed.
+func mustRun(t *testing.T, cfg Config) *Report {
+	t.Helper()
+	cfg.Log = testWriter{t}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	rep := Run(ctx, cfg)
+	if f := rep.Failures(); len(f) > 0 {
+		t.Fatalf("failures: %v", f)
+	}
+	return rep
 }
