@@ -253,8 +253,9 @@ func TestSmokeJudgement(t *testing.T) {
 					s.event("done", doneData)
 				}
 			},
-			// Ten writes 15 ms apart: a busy machine may read two as one.
-			want: `^(?s).*smoke: OK: 10 deltas arrived in (9|10) bursts`,
+			// Ten writes 15 ms apart: a busy machine may read some together,
+			// so the burst count is not fixed; OK needs at least 5 of them.
+			want: `^(?s).*smoke: OK: 10 deltas arrived in \d+ bursts`,
 		},
 		{
 			name: "the stream URL and a trailing slash are accepted",
