@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/streamgate/streamgate/lambda/locals3"
 	"github.com/streamgate/streamgate/streaming"
 	"github.com/streamgate/streamgate/streaming/emulator"
 )
@@ -55,6 +56,53 @@ func loadLocalSettings(getenv func(string) string) (localSettings, error) {
 	return s, nil
 }
 
+// The local-mode defaults for the emulator's image and embedding models
+// and the in-process S3 bucket.
+const (
+	emulatorImageModel     = "emulator.image-v1"
+	emulatorEmbeddingModel = "emulator.embed-v1"
+	localImagesBucket      = "streamgate-images"
+)
+
+// httpAndH2C is HTTP/1.1 plus HTTP/2 without TLS, so that
+// `curl --http2-prior-knowledge` and HTTP/2 clients such as the Node AWS SDK
+// are served instead of getting an empty reply.
+func httpAndH2C() *http.Protocols {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return p
+}
+
+// startLocalS3 serves an in-process S3 with bucket on a loopback port.
+func startLocalS3(bucket string) (url string, stop func(), err error) {
+	handler, err := locals3.New(bucket)
+	if err != nil {
+		return "", nil, fmt.Errorf("starting the local S3: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("starting the local S3: %w", err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
+}
+
+func corsNote(cfg streaming.Config) string {
+	if len(cfg.CORSAllowOrigins) == 0 {
+		return "CORS is off: only pages from this origin can call the API (set CORS_ALLOW_ORIGINS to allow others)"
+	}
+	return "CORS allows " + strings.Join(cfg.CORSAllowOrigins, ", ")
+}
+
+func cancelNote(cfg streaming.Config) string {
+	if cfg.CancelTable == "" {
+		return "DELETE /stream/{id} cancels streams of this process"
+	}
+	return "cancels are shared through the DynamoDB table " + cfg.CancelTable
+}
+
 func orDefault(v, def string) string {
 	if v = strings.TrimSpace(v); v == "" {
 		return def
@@ -86,13 +134,20 @@ func runLocal(getenv func(string) string) error {
 		emu      *http.Server
 		upstream = "Bedrock in " + local.region
 	)
+	localS3 := local.upstream == "emulator" && strings.TrimSpace(getenv("S3_ENDPOINT")) == ""
 	if local.upstream == "emulator" {
-		getenv = withDefaults(getenv, map[string]string{
-			"MODEL_ID":       "emulator.steady-v1",
-			"ALLOWED_MODELS": strings.Join(emulator.Models(), ","),
+		defaults := map[string]string{
+			"MODEL_ID":           "emulator.steady-v1",
+			"ALLOWED_MODELS":     strings.Join(emulator.Models(), ","),
+			"IMAGE_MODEL_ID":     emulatorImageModel,
+			"EMBEDDING_MODEL_ID": emulatorEmbeddingModel,
 			// emulator.long-v1 is ~8,700 one-word deltas: whole by default.
 			"MAX_TOKENS": "16384",
-		})
+		}
+		if localS3 {
+			defaults["IMAGES_BUCKET"] = localImagesBucket
+		}
+		getenv = withDefaults(getenv, defaults)
 	}
 	cfg, err := streaming.LoadConfig(getenv)
 	if err != nil {
@@ -107,7 +162,7 @@ func runLocal(getenv func(string) string) error {
 		if err != nil {
 			return fmt.Errorf("starting the Bedrock emulator: %w", err)
 		}
-		emu = &http.Server{Handler: emulator.New(opts), ReadHeaderTimeout: 10 * time.Second}
+		emu = &http.Server{Handler: emulator.New(opts), ReadHeaderTimeout: 10 * time.Second, Protocols: httpAndH2C()}
 		go emu.Serve(ln)
 		defer emu.Close()
 		local.endpoint = "http://" + ln.Addr().String()
@@ -115,27 +170,38 @@ func runLocal(getenv func(string) string) error {
 	} else if local.endpoint != "" {
 		upstream = "Bedrock at " + local.endpoint
 	}
+	ep := endpointsFrom(getenv)
+	ep.bedrock = local.endpoint
+	if localS3 && cfg.ImagesBucket != "" {
+		s3URL, closeS3, err := startLocalS3(cfg.ImagesBucket)
+		if err != nil {
+			return err
+		}
+		defer closeS3()
+		ep.s3 = s3URL
+	}
 	var creds = emulatorCredentials()
 	if local.upstream == "bedrock" {
 		creds = nil // the default credential chain
 	}
-	client, err := newBedrockClient(ctx, local.region, local.endpoint, creds)
+	up, err := newUpstreams(ctx, cfg, local.region, ep, creds)
 	if err != nil {
 		return err
 	}
 
-	h := streaming.New(cfg, client, newLogger(cfg))
+	h := streaming.New(cfg, up, newLogger(cfg))
 	ln, err := net.Listen("tcp", net.JoinHostPort(local.host, local.port))
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s:%s: %w (set PORT to another port)", local.host, local.port, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, Protocols: httpAndH2C()}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
 	url := "http://" + ln.Addr().String()
 	fmt.Fprintf(os.Stderr, "streamgate: listening on %s (upstream: %s, model: %s); try: curl --no-buffer -H 'Content-Type: application/json' -d '{\"prompt\":\"Tell me about streaming\"}' %s/stream\n",
 		url, upstream, cfg.ModelID, url)
+	fmt.Fprintf(os.Stderr, "streamgate: chat page at %s/ ; %s; %s\n", url, corsNote(cfg), cancelNote(cfg))
 
 	select {
 	case err := <-served:

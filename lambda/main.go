@@ -17,7 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/streamgate/streamgate/lambda/apigw"
 	"github.com/streamgate/streamgate/streaming"
@@ -43,11 +46,15 @@ func runLambda(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	client, err := newBedrockClient(ctx, getenv("AWS_REGION"), getenv("BEDROCK_ENDPOINT"), nil)
+	logger := newLogger(cfg)
+	up, err := newUpstreams(ctx, cfg, getenv("AWS_REGION"), endpointsFrom(getenv), nil)
 	if err != nil {
 		return err
 	}
-	h := streaming.New(cfg, client, newLogger(cfg))
+	if cfg.CancelTable == "" {
+		logger.Warn("CANCEL_TABLE is not set: DELETE /stream/{id} can stop only streams on the same instance, which on Lambda is none")
+	}
+	h := streaming.New(cfg, up, logger)
 	apigw.StartWith(h, func(ctx context.Context, event *events.APIGatewayProxyRequest) context.Context {
 		return streaming.WithRequestID(ctx, event.RequestContext.RequestID)
 	})
@@ -74,10 +81,24 @@ func newLogger(cfg streaming.Config) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 }
 
-// newBedrockClient returns the real SDK client. endpoint, when set,
-// replaces Bedrock's (the emulator); creds, when set, replace the default
-// credential chain (the in-process emulator accepts any keys).
-func newBedrockClient(ctx context.Context, region, endpoint string, creds aws.CredentialsProvider) (*bedrockruntime.Client, error) {
+// endpoints override AWS's endpoints (emulators, moto, a local S3).
+type endpoints struct {
+	bedrock, s3, dynamodb string
+}
+
+func endpointsFrom(getenv func(string) string) endpoints {
+	return endpoints{
+		bedrock:  strings.TrimSpace(getenv("BEDROCK_ENDPOINT")),
+		s3:       strings.TrimSpace(getenv("S3_ENDPOINT")),
+		dynamodb: strings.TrimSpace(getenv("DYNAMODB_ENDPOINT")),
+	}
+}
+
+// newUpstreams returns the real SDK clients the gateway calls, from the
+// usual AWS configuration. creds, when set, replace the default credential
+// chain (the in-process emulators accept any keys). The S3 and DynamoDB
+// clients exist only when the configuration uses them.
+func newUpstreams(ctx context.Context, cfg streaming.Config, region string, ep endpoints, creds aws.CredentialsProvider) (streaming.Upstreams, error) {
 	var opts []func(*config.LoadOptions) error
 	if region != "" {
 		opts = append(opts, config.WithRegion(region))
@@ -87,16 +108,41 @@ func newBedrockClient(ctx context.Context, region, endpoint string, creds aws.Cr
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("AWS configuration: %w", err)
+		return streaming.Upstreams{}, fmt.Errorf("AWS configuration: %w", err)
 	}
 	if awsCfg.Region == "" {
-		return nil, fmt.Errorf("configuration: AWS_REGION is required to call Bedrock")
+		return streaming.Upstreams{}, fmt.Errorf("configuration: AWS_REGION is required to call Bedrock")
 	}
-	return bedrockruntime.NewFromConfig(awsCfg, streaming.ConfigureClient, func(o *bedrockruntime.Options) {
-		if endpoint = strings.TrimSpace(endpoint); endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
-		}
-	}), nil
+	up := streaming.Upstreams{
+		Bedrock: bedrockruntime.NewFromConfig(awsCfg, streaming.ConfigureClient, func(o *bedrockruntime.Options) {
+			if ep.bedrock != "" {
+				o.BaseEndpoint = aws.String(ep.bedrock)
+			}
+		}),
+		Control: bedrock.NewFromConfig(awsCfg, func(o *bedrock.Options) {
+			if ep.bedrock != "" {
+				o.BaseEndpoint = aws.String(ep.bedrock)
+			}
+		}),
+	}
+	if cfg.ImagesBucket != "" {
+		up.S3 = s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+			if ep.s3 != "" {
+				o.BaseEndpoint = aws.String(ep.s3)
+				o.UsePathStyle = true // a local endpoint has no bucket subdomains
+			}
+		})
+		up.Presign = s3.NewPresignClient(up.S3)
+	}
+	if cfg.CancelTable != "" {
+		db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+			if ep.dynamodb != "" {
+				o.BaseEndpoint = aws.String(ep.dynamodb)
+			}
+		})
+		up.Cancels = streaming.NewDynamoCancelStore(db, cfg.CancelTable)
+	}
+	return up, nil
 }
 
 // emulatorCredentials are the keys the in-process emulator is called with:

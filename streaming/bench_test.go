@@ -55,7 +55,7 @@ func BenchmarkReadRequest(b *testing.B) {
 		if apiErr != nil {
 			b.Fatal(apiErr)
 		}
-		if _, apiErr := cfg.newCall(req); apiErr != nil {
+		if _, apiErr := cfg.streamCall(req); apiErr != nil {
 			b.Fatal(apiErr)
 		}
 	}
@@ -94,7 +94,7 @@ func BenchmarkStream(b *testing.B) {
 		})
 	})
 	b.Run("gateway-sse", func(b *testing.B) {
-		gw := httptest.NewServer(New(testConfig(), client, nil))
+		gw := httptest.NewServer(New(testConfig(), Upstreams{Bedrock: client}, nil))
 		defer gw.Close()
 		body := `{"prompt":"` + prompt + `","modelId":"emulator.fast-v1"}`
 		measurePerDelta(b, len(deltas), func() {

@@ -26,18 +26,59 @@ type Config struct {
 	// with an explicit error, rather than being frozen mid-token.
 	DeadlineMargin   time.Duration
 	CORSAllowOrigins []string // "*" allows any origin
+	CORSAllowHeaders []string // CORS_ALLOW_HEADERS: request headers allowed beyond the built-in ones
 	LogLevel         slog.Level
+
+	// APIKeys (API_KEYS), when not empty, are the keys a caller must send
+	// as "Authorization: Bearer KEY" or "x-api-key: KEY" on every route but
+	// GET /, GET /healthz and preflights.
+	APIKeys []string
+
+	// BodyReadTimeout bounds the time from the request's headers to the
+	// last byte of its body, so that a stalled upload cannot hold a
+	// connection and its buffer (BODY_READ_TIMEOUT_SECONDS).
+	BodyReadTimeout time.Duration
+	// UpstreamHeaderTimeout bounds the wait for Bedrock's response headers
+	// (UPSTREAM_HEADER_TIMEOUT_SECONDS). Bedrock answers with headers at
+	// once, even when the first token is slow.
+	UpstreamHeaderTimeout time.Duration
+	// UpstreamIdleTimeout bounds the silence between two events of a
+	// Bedrock stream, and the whole of a non-streaming call, which sends
+	// nothing until it is done (UPSTREAM_IDLE_TIMEOUT_SECONDS).
+	UpstreamIdleTimeout time.Duration
+
+	// CancelTable (CANCEL_TABLE) is the DynamoDB table through which a
+	// DELETE /stream/{id} that lands on one Lambda instance stops a stream
+	// that runs on another; empty = cancels reach only this process.
+	CancelTable string
+	// CancelPoll (CANCEL_POLL_SECONDS) is how often a running stream looks
+	// for a cancel in CancelTable.
+	CancelPoll time.Duration
+
+	ImageModelID     string        // IMAGE_MODEL_ID: /generate-image and /v1/images/generations; empty = off
+	ImagesBucket     string        // IMAGES_BUCKET: where generated images are stored
+	PresignExpiry    time.Duration // PRESIGN_SECONDS: how long an image URL works
+	EmbeddingModelID string        // EMBEDDING_MODEL_ID: /v1/embeddings; empty = off
+	ModelsCache      time.Duration // MODELS_CACHE_SECONDS: how long GET /models reuses Bedrock's list
 }
 
 // Defaults for settings the operator leaves unset.
 const (
-	DefaultMaxTokens      = 4096
-	DefaultMaxBodyBytes   = 1 << 20
-	DefaultHeartbeat      = 15 * time.Second
-	DefaultDeadlineMargin = 3 * time.Second
-	maxStopSequences      = 4
-	maxStopSequenceLen    = 200
-	maxMessages           = 1000
+	DefaultMaxTokens             = 4096
+	DefaultMaxBodyBytes          = 1 << 20
+	DefaultHeartbeat             = 15 * time.Second
+	DefaultDeadlineMargin        = 3 * time.Second
+	DefaultBodyReadTimeout       = 30 * time.Second
+	DefaultUpstreamHeaderTimeout = 30 * time.Second
+	DefaultUpstreamIdleTimeout   = 120 * time.Second
+	DefaultCancelPoll            = time.Second
+	DefaultPresignExpiry         = time.Hour
+	DefaultModelsCache           = 5 * time.Minute
+	maxStopSequences             = 4
+	maxStopSequenceLen           = 200
+	maxMessages                  = 1000
+	maxTools                     = 64
+	maxToolInputBytes            = 1 << 20
 )
 
 // ConfigError names the setting that is wrong, so that a bad configuration
@@ -59,6 +100,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		Heartbeat:      DefaultHeartbeat,
 		DeadlineMargin: DefaultDeadlineMargin,
 		LogLevel:       slog.LevelInfo,
+
+		BodyReadTimeout:       DefaultBodyReadTimeout,
+		UpstreamHeaderTimeout: DefaultUpstreamHeaderTimeout,
+		UpstreamIdleTimeout:   DefaultUpstreamIdleTimeout,
+		CancelPoll:            DefaultCancelPoll,
+		PresignExpiry:         DefaultPresignExpiry,
+		ModelsCache:           DefaultModelsCache,
 	}
 	cfg.ModelID = strings.TrimSpace(getenv("MODEL_ID"))
 	if cfg.ModelID == "" {
@@ -92,13 +140,64 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if cfg.DeadlineMargin, err = secondsSetting(getenv, "DEADLINE_MARGIN_SECONDS", cfg.DeadlineMargin); err != nil {
 		return Config{}, err
 	}
+	for _, d := range []struct {
+		name string
+		to   *time.Duration
+	}{
+		{"BODY_READ_TIMEOUT_SECONDS", &cfg.BodyReadTimeout},
+		{"UPSTREAM_HEADER_TIMEOUT_SECONDS", &cfg.UpstreamHeaderTimeout},
+		{"UPSTREAM_IDLE_TIMEOUT_SECONDS", &cfg.UpstreamIdleTimeout},
+		{"CANCEL_POLL_SECONDS", &cfg.CancelPoll},
+		{"MODELS_CACHE_SECONDS", &cfg.ModelsCache},
+	} {
+		if *d.to, err = secondsSetting(getenv, d.name, *d.to); err != nil {
+			return Config{}, err
+		}
+	}
+	presign, err := intSetting(getenv, "PRESIGN_SECONDS", int(DefaultPresignExpiry/time.Second), 1, 7*24*3600)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.PresignExpiry = time.Duration(presign) * time.Second
 	cfg.CORSAllowOrigins = splitList(getenv("CORS_ALLOW_ORIGINS"))
+	cfg.CORSAllowHeaders = splitList(getenv("CORS_ALLOW_HEADERS"))
+	for _, h := range cfg.CORSAllowHeaders {
+		if !validHeaderName(h) {
+			return Config{}, &ConfigError{"CORS_ALLOW_HEADERS", getenv("CORS_ALLOW_HEADERS"), "must be a comma list of header names (letters, digits and -)"}
+		}
+	}
+	cfg.APIKeys = splitList(getenv("API_KEYS"))
+	for _, k := range cfg.APIKeys {
+		if len(k) < 16 {
+			// The value itself is a secret: never echo it.
+			return Config{}, &ConfigError{"API_KEYS", "(hidden)", "every key must be at least 16 characters long"}
+		}
+	}
+	cfg.CancelTable = strings.TrimSpace(getenv("CANCEL_TABLE"))
+	cfg.ImageModelID = strings.TrimSpace(getenv("IMAGE_MODEL_ID"))
+	cfg.ImagesBucket = strings.TrimSpace(getenv("IMAGES_BUCKET"))
+	if cfg.ImageModelID != "" && cfg.ImagesBucket == "" {
+		return Config{}, &ConfigError{"IMAGES_BUCKET", "", "is required when IMAGE_MODEL_ID is set (the bucket that stores generated images)"}
+	}
+	cfg.EmbeddingModelID = strings.TrimSpace(getenv("EMBEDDING_MODEL_ID"))
 	if v := getenv("LOG_LEVEL"); v != "" {
 		if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			return Config{}, &ConfigError{"LOG_LEVEL", v, "must be debug, info, warn or error"}
 		}
 	}
 	return cfg, nil
+}
+
+func validHeaderName(h string) bool {
+	if h == "" || len(h) > 100 {
+		return false
+	}
+	for _, c := range h {
+		if !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 func splitList(s string) []string {

@@ -20,6 +20,10 @@ func TestLoadConfig(t *testing.T) {
 		"MODEL_ID": "m1", "ALLOWED_MODELS": "m1, m2,m2", "MAX_TOKENS": "256", "TEMPERATURE": "0.5", "TOP_P": "1",
 		"SYSTEM_PROMPT": "be kind", "MAX_BODY_BYTES": "2048", "HEARTBEAT_SECONDS": "2.5", "DEADLINE_MARGIN_SECONDS": "4",
 		"CORS_ALLOW_ORIGINS": "https://a.example,https://b.example", "LOG_LEVEL": "debug",
+		"CORS_ALLOW_HEADERS": "X-Trace, x-user", "API_KEYS": "key-aaaaaaaaaaaaaaaa, key-bbbbbbbbbbbbbbbb",
+		"BODY_READ_TIMEOUT_SECONDS": "5", "UPSTREAM_HEADER_TIMEOUT_SECONDS": "6", "UPSTREAM_IDLE_TIMEOUT_SECONDS": "7",
+		"CANCEL_TABLE": "cancels", "CANCEL_POLL_SECONDS": "0.5", "IMAGE_MODEL_ID": "img", "IMAGES_BUCKET": "bucket",
+		"PRESIGN_SECONDS": "60", "EMBEDDING_MODEL_ID": "emb", "MODELS_CACHE_SECONDS": "9",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -28,6 +32,10 @@ func TestLoadConfig(t *testing.T) {
 		ModelID: "m1", AllowedModels: []string{"m1", "m2"}, MaxTokens: 256, Temperature: &half, TopP: &one,
 		SystemPrompt: "be kind", MaxBodyBytes: 2048, Heartbeat: 2500 * time.Millisecond, DeadlineMargin: 4 * time.Second,
 		CORSAllowOrigins: []string{"https://a.example", "https://b.example"}, LogLevel: slog.LevelDebug,
+		CORSAllowHeaders: []string{"X-Trace", "x-user"}, APIKeys: []string{"key-aaaaaaaaaaaaaaaa", "key-bbbbbbbbbbbbbbbb"},
+		BodyReadTimeout: 5 * time.Second, UpstreamHeaderTimeout: 6 * time.Second, UpstreamIdleTimeout: 7 * time.Second,
+		CancelTable: "cancels", CancelPoll: 500 * time.Millisecond, ImageModelID: "img", ImagesBucket: "bucket",
+		PresignExpiry: time.Minute, EmbeddingModelID: "emb", ModelsCache: 9 * time.Second,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("LoadConfig mismatch (-want +got):\n%s", diff)
@@ -37,7 +45,9 @@ func TestLoadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if defaults.MaxTokens != DefaultMaxTokens || defaults.Heartbeat != DefaultHeartbeat || !cmp.Equal(defaults.AllowedModels, []string{"m1"}) {
+	if defaults.MaxTokens != DefaultMaxTokens || defaults.Heartbeat != DefaultHeartbeat || !cmp.Equal(defaults.AllowedModels, []string{"m1"}) ||
+		defaults.BodyReadTimeout != 30*time.Second || defaults.UpstreamHeaderTimeout != 30*time.Second || defaults.UpstreamIdleTimeout != 120*time.Second ||
+		defaults.PresignExpiry != time.Hour || defaults.ModelsCache != 5*time.Minute || defaults.CancelPoll != time.Second {
 		t.Errorf("defaults = %+v", defaults)
 	}
 }
@@ -58,6 +68,15 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"heartbeat zero", map[string]string{"MODEL_ID": "m", "HEARTBEAT_SECONDS": "0"}, "HEARTBEAT_SECONDS"},
 		{"margin negative", map[string]string{"MODEL_ID": "m", "DEADLINE_MARGIN_SECONDS": "-1"}, "DEADLINE_MARGIN_SECONDS"},
 		{"log level", map[string]string{"MODEL_ID": "m", "LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{"body timeout zero", map[string]string{"MODEL_ID": "m", "BODY_READ_TIMEOUT_SECONDS": "0"}, "BODY_READ_TIMEOUT_SECONDS"},
+		{"header timeout not a number", map[string]string{"MODEL_ID": "m", "UPSTREAM_HEADER_TIMEOUT_SECONDS": "soon"}, "UPSTREAM_HEADER_TIMEOUT_SECONDS"},
+		{"idle timeout too long", map[string]string{"MODEL_ID": "m", "UPSTREAM_IDLE_TIMEOUT_SECONDS": "99999"}, "UPSTREAM_IDLE_TIMEOUT_SECONDS"},
+		{"cancel poll negative", map[string]string{"MODEL_ID": "m", "CANCEL_POLL_SECONDS": "-1"}, "CANCEL_POLL_SECONDS"},
+		{"presign zero", map[string]string{"MODEL_ID": "m", "PRESIGN_SECONDS": "0"}, "PRESIGN_SECONDS"},
+		{"presign beyond a week", map[string]string{"MODEL_ID": "m", "PRESIGN_SECONDS": "604801"}, "PRESIGN_SECONDS"},
+		{"images without a bucket", map[string]string{"MODEL_ID": "m", "IMAGE_MODEL_ID": "img"}, "IMAGES_BUCKET"},
+		{"short API key", map[string]string{"MODEL_ID": "m", "API_KEYS": "short"}, "API_KEYS"},
+		{"bad CORS header name", map[string]string{"MODEL_ID": "m", "CORS_ALLOW_HEADERS": "X-Ok, bad header"}, "CORS_ALLOW_HEADERS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,7 +85,7 @@ func TestLoadConfigRejects(t *testing.T) {
 			if !errors.As(err, &cfgErr) || cfgErr.Name != tt.wantName {
 				t.Fatalf("LoadConfig error = %v, want a ConfigError for %s", err, tt.wantName)
 			}
-			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, tt.wantName) {
+			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, tt.wantName) || strings.Contains(msg, "short") && tt.wantName == "API_KEYS" {
 				t.Errorf("error %q is not one clear line naming %s", msg, tt.wantName)
 			}
 		})

@@ -1,6 +1,8 @@
 package streaming
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
@@ -84,13 +86,34 @@ var errAborted = errors.New("response aborted")
 // returns the write error when the client has gone.
 type encoder interface {
 	start(startEvent) error
+	// delta writes a piece of the answer's text.
 	delta(text string) error
+	// reasoning writes a piece of the model's reasoning (thinking) text.
+	reasoning(text string) error
+	// toolStart, toolInput and toolEnd follow one tool call of the model:
+	// its id and name, each fragment of its input JSON, and its end (when
+	// tc.input holds the whole input).
+	toolStart(tc *toolCall) error
+	toolInput(tc *toolCall, fragment string) error
+	toolEnd(tc *toolCall) error
 	keepAlive() error
+	// done ends a complete answer, or one the client cancelled
+	// (StopReason "cancelled").
 	done(doneEvent) error
 	// fail reports a mid-stream error in-band, or returns errAborted when
 	// the format has no way to say it (text).
 	fail(*Error) error
 }
+
+// toolCall is one tool call the model is making.
+type toolCall struct {
+	index    int // among this answer's tool calls, from 0 (OpenAI's tool_calls index)
+	id, name string
+	input    []byte // the input JSON received so far
+}
+
+// stopCancelled is the stop reason of an answer its client cancelled.
+const stopCancelled = "cancelled"
 
 // flushWriter is the shared body writer of the encoders: it writes, flushes
 // and counts. buf is reused from event to event, so that encoding a delta
@@ -100,9 +123,6 @@ type flushWriter struct {
 	rc    *http.ResponseController
 	buf   []byte
 	bytes int64
-	// wrote is set by the first body byte; after it the response can no
-	// longer become a JSON error.
-	wrote bool
 }
 
 func newFlushWriter(w http.ResponseWriter) *flushWriter {
@@ -112,7 +132,6 @@ func newFlushWriter(w http.ResponseWriter) *flushWriter {
 func (fw *flushWriter) emit(b []byte) error {
 	n, err := fw.w.Write(b)
 	fw.bytes += int64(n)
-	fw.wrote = fw.wrote || n > 0
 	if err != nil {
 		return err
 	}
@@ -162,7 +181,11 @@ func (e *textEncoder) start(startEvent) error { return e.flush() }
 func (e *textEncoder) delta(text string) error {
 	return e.emitString(text)
 }
-func (e *textEncoder) keepAlive() error     { return nil }
+func (e *textEncoder) reasoning(string) error            { return nil }
+func (e *textEncoder) toolStart(*toolCall) error         { return nil }
+func (e *textEncoder) toolInput(*toolCall, string) error { return nil }
+func (e *textEncoder) toolEnd(*toolCall) error           { return nil }
+func (e *textEncoder) keepAlive() error                  { return nil }
 func (e *textEncoder) done(doneEvent) error { return nil }
 func (e *textEncoder) fail(*Error) error    { return errAborted }
 
@@ -180,6 +203,21 @@ func (e *sseEncoder) delta(text string) error {
 	e.buf = append(e.buf[:0], "event: delta\ndata: {\"text\":"...)
 	e.buf = appendJSONString(e.buf, text)
 	return e.emit(append(e.buf, "}\n\n"...))
+}
+
+func (e *sseEncoder) reasoning(text string) error {
+	e.buf = append(e.buf[:0], "event: reasoning\ndata: {\"text\":"...)
+	e.buf = appendJSONString(e.buf, text)
+	return e.emit(append(e.buf, "}\n\n"...))
+}
+
+func (e *sseEncoder) toolStart(*toolCall) error         { return nil }
+func (e *sseEncoder) toolInput(*toolCall, string) error { return nil }
+
+func (e *sseEncoder) toolEnd(tc *toolCall) error {
+	e.buf = append(e.buf[:0], "event: tool_use\ndata: "...)
+	e.buf = appendToolUse(e.buf, tc)
+	return e.emit(append(e.buf, "\n\n"...))
 }
 
 func (e *sseEncoder) keepAlive() error { return e.emitString(": keep-alive\n\n") }
@@ -209,6 +247,20 @@ func (e *ndjsonEncoder) delta(text string) error {
 	e.buf = append(e.buf[:0], `{"type":"delta","text":`...)
 	e.buf = appendJSONString(e.buf, text)
 	return e.emit(append(e.buf, "}\n"...))
+}
+
+func (e *ndjsonEncoder) reasoning(text string) error {
+	e.buf = append(e.buf[:0], `{"type":"reasoning","text":`...)
+	e.buf = appendJSONString(e.buf, text)
+	return e.emit(append(e.buf, "}\n"...))
+}
+
+func (e *ndjsonEncoder) toolStart(*toolCall) error         { return nil }
+func (e *ndjsonEncoder) toolInput(*toolCall, string) error { return nil }
+
+func (e *ndjsonEncoder) toolEnd(tc *toolCall) error {
+	e.buf = appendToolUse(append(e.buf[:0], `{"type":"tool_use",`...), tc)
+	return e.emit(append(e.buf, '\n'))
 }
 
 func (e *ndjsonEncoder) keepAlive() error { return e.emitString("{\"type\":\"keep-alive\"}\n") }
@@ -259,6 +311,34 @@ func appendError(buf []byte, err *Error) []byte {
 	buf = append(buf, `,"retryable":`...)
 	buf = strconv.AppendBool(buf, err.Retryable)
 	return append(buf, '}')
+}
+
+// appendToolUse writes a complete tool call: {"id","name","input"}, the
+// input as the JSON object the model wrote (an empty input is {}; input
+// that is not a JSON object is passed as a string, never spliced in raw).
+func appendToolUse(buf []byte, tc *toolCall) []byte {
+	buf = openObject(buf)
+	buf = append(buf, `"id":`...)
+	buf = appendJSONString(buf, tc.id)
+	buf = append(buf, `,"name":`...)
+	buf = appendJSONString(buf, tc.name)
+	buf = append(buf, `,"input":`...)
+	buf = appendToolInput(buf, tc.input)
+	return append(buf, '}')
+}
+
+func appendToolInput(buf, input []byte) []byte {
+	trimmed := bytes.TrimSpace(input)
+	if len(trimmed) == 0 {
+		return append(buf, "{}"...)
+	}
+	// Compact, so that a model's pretty-printed JSON cannot break an SSE
+	// or NDJSON line.
+	var compact bytes.Buffer
+	if trimmed[0] == '{' && json.Compact(&compact, trimmed) == nil {
+		return append(buf, compact.Bytes()...)
+	}
+	return appendJSONString(buf, string(input))
 }
 
 // openObject starts a JSON object unless buf already holds an open one

@@ -20,6 +20,8 @@ type Error struct {
 	Message    string `json:"message"`
 	Retryable  bool   `json:"retryable"`
 	RetryAfter int    `json:"-"` // seconds, for the Retry-After header; 0 = none
+	// Param names the request field at fault, for OpenAI's error envelope.
+	Param string `json:"-"`
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -41,10 +43,22 @@ const (
 	CodeIncompleteStream = "incomplete_stream"
 	CodeDeadline         = "deadline"
 	CodeShuttingDown     = "shutting_down"
+	CodeBodyTimeout      = "body_timeout"
+	CodeURITooLong       = "uri_too_long"
+	CodeUnauthorized     = "unauthorized"
+	CodeNotConfigured    = "not_configured"
+	CodeContentFiltered  = "content_filtered"
 )
 
 func invalid(format string, args ...any) *Error {
 	return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: fmt.Sprintf(format, args...)}
+}
+
+// invalidParam is invalid naming the request field at fault.
+func invalidParam(param, format string, args ...any) *Error {
+	e := invalid(format, args...)
+	e.Param = param
+	return e
 }
 
 // retryAfterSeconds is what a throttled client is told to wait. The SDK has
@@ -76,7 +90,7 @@ func upstreamError(err error) *Error {
 			Message: "Bedrock is throttling requests for this model; retry after a short wait"}
 	case errors.As(err, &validation):
 		return &Error{Status: http.StatusBadRequest, Code: CodeUpstreamRejected,
-			Message: "Bedrock rejected the request: " + validation.ErrorMessage()}
+			Message: "Bedrock rejected the request: " + truncate(validation.ErrorMessage(), 300)}
 	case errors.As(err, &denied):
 		return &Error{Status: http.StatusBadGateway, Code: CodeUpstreamError,
 			Message: "the gateway is not allowed to invoke this model; the operator must grant model access and the IAM permission"}

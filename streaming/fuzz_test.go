@@ -36,7 +36,7 @@ func FuzzReadRequest(f *testing.F) {
 		req, apiErr := decodeRequest(body)
 		var c *call
 		if apiErr == nil {
-			c, apiErr = cfg.newCall(req)
+			c, apiErr = cfg.streamCall(req)
 		}
 		if apiErr != nil {
 			if apiErr.Status < 400 || apiErr.Status > 499 || apiErr.Code == "" || apiErr.Message == "" {
@@ -52,13 +52,14 @@ func FuzzReadRequest(f *testing.F) {
 			}
 			return
 		}
-		if !slicesContains(cfg.AllowedModels, c.modelID) || *c.input.ModelId != c.modelID {
+		input := c.streamInput()
+		if !slicesContains(cfg.AllowedModels, c.modelID) || *input.ModelId != c.modelID {
 			t.Fatalf("accepted model %q outside the allowlist", c.modelID)
 		}
-		if c.maxTokens < 1 || c.maxTokens > cfg.MaxTokens || int(*c.input.InferenceConfig.MaxTokens) != c.maxTokens {
+		if c.maxTokens < 1 || c.maxTokens > cfg.MaxTokens || int(*input.InferenceConfig.MaxTokens) != c.maxTokens {
 			t.Fatalf("maxTokens %d escapes the cap %d", c.maxTokens, cfg.MaxTokens)
 		}
-		msgs := c.input.Messages
+		msgs := input.Messages
 		if len(msgs) == 0 || msgs[len(msgs)-1].Role != types.ConversationRoleUser {
 			t.Fatalf("conversation does not end with the user: %+v", msgs)
 		}

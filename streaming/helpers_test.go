@@ -36,6 +36,13 @@ func testConfig() Config {
 		MaxBodyBytes:   DefaultMaxBodyBytes,
 		Heartbeat:      DefaultHeartbeat,
 		DeadlineMargin: DefaultDeadlineMargin,
+
+		BodyReadTimeout:       DefaultBodyReadTimeout,
+		UpstreamHeaderTimeout: DefaultUpstreamHeaderTimeout,
+		UpstreamIdleTimeout:   DefaultUpstreamIdleTimeout,
+		CancelPoll:            DefaultCancelPoll,
+		PresignExpiry:         DefaultPresignExpiry,
+		ModelsCache:           DefaultModelsCache,
 	}
 }
 
@@ -55,7 +62,7 @@ func newTestGateway(t *testing.T, opts emulator.Options, cfg Config, wrap func(h
 	upstream := httptest.NewServer(emu)
 	t.Cleanup(upstream.Close)
 	logs := &streamtest.Buffer{}
-	h := New(cfg, newBedrockClient(upstream.URL), slog.New(slog.NewJSONHandler(logs, nil)))
+	h := New(cfg, Upstreams{Bedrock: newBedrockClient(upstream.URL)}, slog.New(slog.NewJSONHandler(logs, nil)))
 	var served http.Handler = h
 	if wrap != nil {
 		served = wrap(h)

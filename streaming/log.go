@@ -20,6 +20,9 @@ type requestLog struct {
 	errorCode, cause               string
 	clientAborted                  bool
 	aborted                        bool // the response was cut on purpose (text mode failure)
+	cancelled                      bool // stopped by DELETE /stream/{id}
+	style                          errorStyle
+	cors                           string // why CORS headers were not given to an Origin
 }
 
 // MetricsNamespace is the CloudWatch namespace of the request metrics.
@@ -55,14 +58,18 @@ func (h *Handler) logRequest(ctx context.Context, rec *requestLog) {
 	if rec.errorCode != "" {
 		failed = 1
 	}
-	aborted := 0
+	aborted, cancels := 0, 0
 	if rec.clientAborted {
 		aborted = 1
+	}
+	if rec.cancelled {
+		cancels = 1
 	}
 	metrics := []emfMetric{
 		{"durationMs", "Milliseconds"},
 		{"errors", "Count"},
 		{"clientAborts", "Count"},
+		{"cancels", "Count"},
 	}
 	attrs := []slog.Attr{
 		slog.String("requestId", rec.requestID),
@@ -74,6 +81,8 @@ func (h *Handler) logRequest(ctx context.Context, rec *requestLog) {
 		slog.Int("errors", failed),
 		slog.Int("clientAborts", aborted),
 		slog.Bool("clientAborted", rec.clientAborted),
+		slog.Int("cancels", cancels),
+		slog.Bool("cancelled", rec.cancelled),
 	}
 	dimensions := [][]string{{"route"}}
 	if rec.model != "" {
@@ -101,6 +110,9 @@ func (h *Handler) logRequest(ctx context.Context, rec *requestLog) {
 	}
 	if rec.aborted {
 		attrs = append(attrs, slog.Bool("responseAborted", true))
+	}
+	if rec.cors != "" {
+		attrs = append(attrs, slog.String("cors", rec.cors))
 	}
 	attrs = append(attrs, slog.Any("_aws", emf{
 		Timestamp: end.UnixMilli(),

@@ -1,19 +1,10 @@
 package streaming
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"math"
-	"mime"
 	"net/http"
-	"slices"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 )
 
@@ -31,106 +22,77 @@ type Request struct {
 	Temperature   *float64  `json:"temperature"`
 	TopP          *float64  `json:"topP"`
 	StopSequences []string  `json:"stopSequences"`
+	Tools         []Tool    `json:"tools"`
+	// ToolChoice is "auto" (the default), "any", "none", or {"name": "tool"}.
+	ToolChoice json.RawMessage `json:"toolChoice"`
+
+	// What the Vercel AI SDK's useChat sends besides messages (a chat id,
+	// and in v5 a trigger and a message id): accepted so that its default
+	// body works, and otherwise ignored.
+	ID        *string `json:"id"`
+	Trigger   *string `json:"trigger"`
+	MessageID *string `json:"messageId"`
 }
 
-// Message is one turn of a conversation.
+// Message is one turn of a conversation. Content is its text; a message
+// without content may carry it as text parts instead (the Vercel AI SDK's
+// UI messages).
 type Message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role      string          `json:"role"`
+	Content   *string         `json:"content"`
+	Parts     []messagePart   `json:"parts"`
+	ID        json.RawMessage `json:"id"`
+	CreatedAt json.RawMessage `json:"createdAt"`
 }
 
-// call is a validated request with the operator's policy applied: what is
-// sent to Bedrock, and what the client is told it got.
-type call struct {
-	modelID   string
-	maxTokens int
-	input     *bedrockruntime.ConverseStreamInput
+type messagePart struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
 }
+
+// Tool is a tool the model may call, as on Bedrock: its input schema is a
+// JSON schema object, passed on as it is.
+type Tool struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	InputSchema any    `json:"inputSchema"`
+}
+
+// streamSchema is the shape checkKeys holds /stream's keys to.
+var streamSchema = &keySchema{fields: map[string]*keySchema{
+	"prompt": nil, "input": nil, "text": nil, "system": nil, "modelId": nil, "maxTokens": nil,
+	"temperature": nil, "topP": nil, "stopSequences": nil, "toolChoice": nil, "id": nil, "trigger": nil, "messageId": nil,
+	"messages": {items: &keySchema{fields: map[string]*keySchema{
+		"role": nil, "content": nil, "id": nil, "createdAt": nil,
+		"parts": {items: &keySchema{fields: fieldsOf("type", "text")}},
+	}}},
+	"tools": {items: &keySchema{fields: fieldsOf("name", "description", "inputSchema")}},
+}}
+
+const streamFields = "prompt (or input, text), messages, system, modelId, maxTokens, temperature, topP, stopSequences, tools, toolChoice"
 
 // readRequest reads and validates a POST /stream request. Every way a
 // request can be wrong ends here with an *Error, before Bedrock is called.
 func (cfg *Config) readRequest(w http.ResponseWriter, r *http.Request) (*call, *Error) {
-	if err := checkJSONContentType(r.Header.Get("Content-Type")); err != nil {
-		return nil, err
-	}
-	if r.ContentLength > cfg.MaxBodyBytes {
-		return nil, tooLarge(cfg.MaxBodyBytes)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, tooLarge(cfg.MaxBodyBytes)
-		}
-		return nil, &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "the request body could not be read"}
+	body, apiErr := cfg.readJSONBody(w, r)
+	if apiErr != nil {
+		return nil, apiErr
 	}
 	req, apiErr := decodeRequest(body)
 	if apiErr != nil {
 		return nil, apiErr
 	}
-	return cfg.newCall(req)
+	return cfg.streamCall(req)
 }
 
-func checkJSONContentType(header string) *Error {
-	mediaType, _, err := mime.ParseMediaType(header)
-	if header == "" || err != nil || mediaType != "application/json" {
-		got := header
-		if got == "" {
-			got = "none"
-		}
-		return &Error{Status: http.StatusUnsupportedMediaType, Code: CodeUnsupportedMedia,
-			Message: "the body must be JSON: send Content-Type: application/json (got " + truncate(got, 80) + ")"}
-	}
-	return nil
-}
-
-func tooLarge(limit int64) *Error {
-	return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge,
-		Message: fmt.Sprintf("the request body is larger than %d bytes", limit)}
-}
-
-// decodeRequest parses the JSON body strictly: unknown fields are errors, so
-// that a misspelt "max_tokens" is reported instead of silently ignored.
+// decodeRequest parses the JSON body strictly: unknown fields, duplicate
+// keys and keys in the wrong case are errors.
 func decodeRequest(body []byte) (*Request, *Error) {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON,
-			Message: `the body is empty; send a JSON object such as {"prompt": "Hello"}`}
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
 	var req Request
-	if err := dec.Decode(&req); err != nil {
-		return nil, jsonError(err)
-	}
-	if dec.More() {
-		return nil, &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON,
-			Message: "the body must be a single JSON object; found more data after it"}
+	if e := decodeStrict(body, &req, streamSchema, streamFields); e != nil {
+		return nil, e
 	}
 	return &req, nil
-}
-
-func jsonError(err error) *Error {
-	e := &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON}
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax):
-		e.Message = fmt.Sprintf("the body is not valid JSON (at byte %d): %s", syntax.Offset, syntax.Error())
-	case errors.As(err, &typ) && typ.Field == "":
-		e.Message = "the body must be a JSON object"
-	case errors.As(err, &typ):
-		e.Code = CodeInvalidRequest
-		e.Message = fmt.Sprintf("field %q must be %s, not a JSON %s", typ.Field, expectedType(typ.Field), typ.Value)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		e.Message = "the body is not valid JSON: it ends too early"
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		e.Code = CodeInvalidRequest
-		field := strings.TrimPrefix(err.Error(), "json: unknown field ")
-		e.Message = "unknown field " + truncate(field, 60) + "; known fields are prompt (or input, text), messages, system, modelId, maxTokens, temperature, topP, stopSequences"
-	default:
-		e.Message = "the body is not valid JSON"
-	}
-	return e
 }
 
 func expectedType(field string) string {
@@ -141,96 +103,71 @@ func expectedType(field string) string {
 		return "a number"
 	case field == "messages":
 		return `an array of {"role", "content"} objects`
-	case strings.HasPrefix(field, "messages."):
-		return "a string"
 	case field == "stopSequences":
 		return "an array of strings"
-	case strings.HasPrefix(field, "stopSequences"):
-		return "a string"
+	case field == "tools":
+		return `an array of {"name", "description", "inputSchema"} objects`
 	default:
 		return "a string"
 	}
 }
 
-// newCall applies the operator's policy to a decoded request.
-func (cfg *Config) newCall(req *Request) (*call, *Error) {
-	messages, err := conversation(req)
-	if err != nil {
-		return nil, err
+// streamCall applies the operator's policy to a decoded /stream request.
+func (cfg *Config) streamCall(req *Request) (*call, *Error) {
+	messages, system, apiErr := conversation(req)
+	if apiErr != nil {
+		return nil, apiErr
 	}
-	modelID := cfg.ModelID
-	if req.ModelID != nil {
-		modelID = strings.TrimSpace(*req.ModelID)
-		if modelID == "" {
-			return nil, invalid("modelId is empty; leave it out to use the default model %s", cfg.ModelID)
-		}
+	s := streamgateNames
+	s.modelID, s.maxTokens, s.temperature, s.topP, s.stop = req.ModelID, req.MaxTokens, req.Temperature, req.TopP, req.StopSequences
+	if req.System != nil {
+		s.system = append(s.system, *req.System)
 	}
-	if !slices.Contains(cfg.AllowedModels, modelID) {
-		return nil, &Error{Status: http.StatusForbidden, Code: CodeModelNotAllowed,
-			Message: fmt.Sprintf("model %q is not allowed here; allowed: %s", truncate(modelID, 200), strings.Join(cfg.AllowedModels, ", "))}
+	s.system = append(s.system, system...)
+	c, apiErr := cfg.newCall(s, messages)
+	if apiErr != nil {
+		return nil, apiErr
 	}
-
-	maxTokens := cfg.MaxTokens
-	if req.MaxTokens != nil {
-		if *req.MaxTokens < 1 {
-			return nil, invalid("maxTokens must be at least 1 (got %d)", *req.MaxTokens)
-		}
-		maxTokens = min(*req.MaxTokens, cfg.MaxTokens)
+	choice, forced, apiErr := streamToolChoice(req.ToolChoice)
+	if apiErr != nil {
+		return nil, apiErr
 	}
-	inference := &types.InferenceConfiguration{MaxTokens: aws.Int32(int32(maxTokens))}
-	temperature, topP := cfg.Temperature, cfg.TopP
-	if req.Temperature != nil {
-		temperature = req.Temperature
+	specs := make([]toolSpec, len(req.Tools))
+	for i, t := range req.Tools {
+		specs[i] = toolSpec{t.Name, t.Description, t.InputSchema}
 	}
-	if req.TopP != nil {
-		topP = req.TopP
+	if c.tools, apiErr = toolConfig(specs, choice, forced, "tools"); apiErr != nil {
+		return nil, apiErr
 	}
-	if temperature != nil {
-		if !inUnitRange(*temperature) {
-			return nil, invalid("temperature must be from 0 to 1 (got %v)", *temperature)
-		}
-		inference.Temperature = aws.Float32(float32(*temperature))
-	}
-	if topP != nil {
-		if !inUnitRange(*topP) {
-			return nil, invalid("topP must be from 0 to 1 (got %v)", *topP)
-		}
-		inference.TopP = aws.Float32(float32(*topP))
-	}
-	if len(req.StopSequences) > maxStopSequences {
-		return nil, invalid("stopSequences may hold at most %d entries (got %d)", maxStopSequences, len(req.StopSequences))
-	}
-	for i, s := range req.StopSequences {
-		if s == "" || len(s) > maxStopSequenceLen {
-			return nil, invalid("stopSequences[%d] must be 1 to %d bytes long", i, maxStopSequenceLen)
-		}
-	}
-	inference.StopSequences = req.StopSequences
-
-	var system []types.SystemContentBlock
-	if cfg.SystemPrompt != "" {
-		system = append(system, &types.SystemContentBlockMemberText{Value: cfg.SystemPrompt})
-	}
-	if req.System != nil && strings.TrimSpace(*req.System) != "" {
-		system = append(system, &types.SystemContentBlockMemberText{Value: *req.System})
-	}
-	return &call{
-		modelID:   modelID,
-		maxTokens: maxTokens,
-		input: &bedrockruntime.ConverseStreamInput{
-			ModelId:         aws.String(modelID),
-			Messages:        messages,
-			System:          system,
-			InferenceConfig: inference,
-		},
-	}, nil
+	return c, nil
 }
 
-func inUnitRange(f float64) bool { return !math.IsNaN(f) && f >= 0 && f <= 1 }
+func streamToolChoice(raw json.RawMessage) (choice, forced string, e *Error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "auto", "", nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		switch s {
+		case "auto", "any", "none":
+			return s, "", nil
+		}
+		return "", "", invalidParam("toolChoice", `toolChoice must be "auto", "any", "none" or {"name": "a tool"} (got %q)`, truncate(s, 40))
+	}
+	var named struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(raw, &named); err != nil || named.Name == "" {
+		return "", "", invalidParam("toolChoice", `toolChoice must be "auto", "any", "none" or {"name": "a tool"}`)
+	}
+	return "tool", named.Name, nil
+}
 
 // conversation turns the prompt or the messages into Bedrock messages:
 // exactly one of them, starting and ending with the user, alternating.
-func conversation(req *Request) ([]types.Message, *Error) {
+// System messages at the start of messages (as chat UIs send them) become
+// system text.
+func conversation(req *Request) ([]types.Message, []string, *Error) {
 	var prompt *string
 	var given []string
 	for _, alias := range []struct {
@@ -244,60 +181,79 @@ func conversation(req *Request) ([]types.Message, *Error) {
 	}
 	switch {
 	case len(given) > 1:
-		return nil, invalid("send the prompt once: %s are aliases of one field", strings.Join(given, " and "))
+		return nil, nil, invalid("send the prompt once: %s are aliases of one field", strings.Join(given, " and "))
 	case prompt != nil && req.Messages != nil:
-		return nil, invalid("send either %s or messages, not both", given[0])
+		return nil, nil, invalid("send either %s or messages, not both", given[0])
 	case prompt == nil && req.Messages == nil:
-		return nil, invalid(`the request has no prompt: send "prompt" (a string) or "messages" (an array of {"role", "content"})`)
+		return nil, nil, invalid(`the request has no prompt: send "prompt" (a string) or "messages" (an array of {"role", "content"})`)
 	case prompt != nil:
 		if strings.TrimSpace(*prompt) == "" {
-			return nil, invalid("%s is empty", given[0])
+			return nil, nil, invalidParam(given[0], "%s is empty", given[0])
 		}
-		return []types.Message{userText(*prompt)}, nil
+		return []types.Message{userText(*prompt)}, nil, nil
 	}
 	if len(req.Messages) == 0 {
-		return nil, invalid("messages is empty; it must hold at least one user message")
+		return nil, nil, invalidParam("messages", "messages is empty; it must hold at least one user message")
 	}
 	if len(req.Messages) > maxMessages {
-		return nil, invalid("messages may hold at most %d entries (got %d)", maxMessages, len(req.Messages))
+		return nil, nil, invalidParam("messages", "messages may hold at most %d entries (got %d)", maxMessages, len(req.Messages))
 	}
+	var system []string
 	out := make([]types.Message, 0, len(req.Messages))
 	for i, m := range req.Messages {
+		text, apiErr := m.text(i)
+		if apiErr != nil {
+			return nil, nil, apiErr
+		}
+		if m.Role == "system" {
+			if len(out) > 0 {
+				return nil, nil, invalidParam("messages", "messages[%d]: system messages must come before the conversation", i)
+			}
+			system = append(system, text)
+			continue
+		}
 		want := "user"
-		if i%2 == 1 {
+		if len(out)%2 == 1 {
 			want = "assistant"
 		}
 		switch {
 		case m.Role != "user" && m.Role != "assistant":
-			return nil, invalid(`messages[%d].role must be "user" or "assistant" (got %q)`, i, truncate(m.Role, 40))
+			return nil, nil, invalidParam("messages", `messages[%d].role must be "user", "assistant" or "system" (got %q)`, i, truncate(m.Role, 40))
 		case m.Role != want:
-			return nil, invalid("messages must start with user and alternate user, assistant, user, ...: messages[%d].role is %q, expected %q", i, m.Role, want)
-		case strings.TrimSpace(m.Content) == "":
-			return nil, invalid("messages[%d].content is empty", i)
+			return nil, nil, invalidParam("messages", "messages must start with user and alternate user, assistant, user, ...: messages[%d].role is %q, expected %q", i, m.Role, want)
+		case strings.TrimSpace(text) == "":
+			return nil, nil, invalidParam("messages", "messages[%d].content is empty", i)
 		}
 		out = append(out, types.Message{
 			Role:    types.ConversationRole(m.Role),
-			Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: m.Content}},
+			Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: text}},
 		})
 	}
-	if req.Messages[len(req.Messages)-1].Role != "user" {
-		return nil, invalid("the last message must be from the user, so that there is something to answer")
+	if len(out) == 0 {
+		return nil, nil, invalidParam("messages", "messages holds no user message")
 	}
-	return out, nil
+	if out[len(out)-1].Role != types.ConversationRoleUser {
+		return nil, nil, invalidParam("messages", "the last message must be from the user, so that there is something to answer")
+	}
+	return out, system, nil
 }
 
-func userText(s string) types.Message {
-	return types.Message{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: s}}}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+// text is the message's content, or its text parts joined when it has no
+// content.
+func (m Message) text(i int) (string, *Error) {
+	if m.Content != nil {
+		return *m.Content, nil
 	}
-	for n > 0 && !utf8RuneStart(s[n]) {
-		n--
+	var b strings.Builder
+	for j, p := range m.Parts {
+		switch p.Type {
+		case "text":
+			b.WriteString(p.Text)
+		case "step-start", "reasoning", "source-url", "source-document":
+			// UI bookkeeping of earlier turns: not part of what was said.
+		default:
+			return "", invalidParam("messages", "messages[%d].parts[%d] has type %q; only text parts are supported", i, j, truncate(p.Type, 40))
+		}
 	}
-	return s[:n] + "…"
+	return b.String(), nil
 }
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

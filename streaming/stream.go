@@ -2,6 +2,9 @@ package streaming
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"time"
 
@@ -11,184 +14,391 @@ import (
 	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
 )
 
+// Why a request's upstream context ended, when the gateway ended it. Each
+// reason has its own honest answer to the client; a context that ends
+// with none of them ended because the client went away.
+var (
+	errCancelled     = errors.New("the client cancelled the answer")
+	errDeadline      = errors.New("the invocation deadline is near")
+	errShuttingDown  = errors.New("the server is shutting down")
+	errHeaderTimeout = errors.New("no response headers from Bedrock in time")
+	errUpstreamIdle  = errors.New("no event from Bedrock in time")
+)
+
 // serveStream answers POST /stream: validate, call ConverseStream, and
-// relay each text delta to the client as it arrives.
+// relay each delta to the client as it arrives.
 func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) {
 	rec := logOf(r)
 	format, apiErr := negotiateFormat(r)
 	if apiErr == nil {
 		var c *call
 		if c, apiErr = h.cfg.readRequest(w, r); apiErr == nil {
-			rec.model, rec.format = c.modelID, string(format)
-			h.relay(w, r, rec, format, c)
+			h.relay(w, r, c, streamgateEncoding(format))
 			return
 		}
 	}
 	writeError(w, rec, apiErr)
 }
 
-// relay runs one ConverseStream call. Until Bedrock accepts the call,
-// failures are JSON errors with a status; after it, they are error events
-// (SSE, NDJSON) or an aborted body (text).
-func (h *Handler) relay(w http.ResponseWriter, r *http.Request, rec *requestLog, format Format, c *call) {
-	// Cancelling ctx cancels the Bedrock call: on return, on client
-	// disconnect (r.Context ends), and on a failed write.
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
+// encoding is how a streaming route writes its events.
+type encoding struct {
+	format      string // for the log line
+	contentType string
+	newEncoder  func(fw *flushWriter) encoder
+	keepAlives  bool // whether the format can say "still here" without adding to the answer
+}
 
-	var deadline <-chan time.Time
-	if d, ok := ctx.Deadline(); ok {
+func streamgateEncoding(f Format) encoding {
+	return encoding{
+		format:      string(f),
+		contentType: contentType(f),
+		newEncoder:  func(fw *flushWriter) encoder { return newEncoder(f, fw) },
+		keepAlives:  f != FormatText,
+	}
+}
+
+// limits arms what can end a request's upstream call besides the client:
+// the invocation deadline (less the margin; counted from the start of the
+// request, so it covers the wait for Bedrock's headers too) and the
+// server's shutdown. It returns false when the deadline is already too
+// near to start.
+func (h *Handler) limits(r *http.Request, cancel context.CancelCauseFunc) (stop func(), ok bool) {
+	var stops []func() bool
+	if d, has := r.Context().Deadline(); has {
 		left := time.Until(d) - h.cfg.DeadlineMargin
 		if left <= 0 {
-			writeError(w, rec, deadlineError())
-			return
+			return func() {}, false
 		}
-		timer := time.NewTimer(left)
-		defer timer.Stop()
-		deadline = timer.C
+		stops = append(stops, time.AfterFunc(left, func() { cancel(errDeadline) }).Stop)
 	}
-
-	out, err := h.bedrock.ConverseStream(ctx, c.input, ownEventStreamCodec)
-	if err != nil {
-		if r.Context().Err() != nil {
-			rec.clientAborted = true
-			return
+	stops = append(stops, context.AfterFunc(h.closing, func() { cancel(errShuttingDown) }))
+	return func() {
+		for _, s := range stops {
+			s()
 		}
-		rec.cause = err.Error()
-		writeError(w, rec, upstreamError(err))
+	}, true
+}
+
+// stream is one relayed ConverseStream call: the state of the loop that
+// reads Bedrock's events and writes each one to the client.
+type stream struct {
+	h      *Handler
+	w      http.ResponseWriter
+	r      *http.Request
+	rec    *requestLog
+	enc    encoder
+	fw     *flushWriter
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	done    doneEvent
+	sawStop bool
+	tools   map[int32]*toolCall // open tool-use blocks by content block index
+	ntools  int
+}
+
+// relay runs one ConverseStream call. Until Bedrock accepts the call,
+// failures are JSON errors with a status; after it, they are error events
+// (SSE, NDJSON, OpenAI) or an aborted body (text).
+func (h *Handler) relay(w http.ResponseWriter, r *http.Request, c *call, enc encoding) {
+	rec := logOf(r)
+	rec.model, rec.format = c.modelID, enc.format
+	// Cancelling ctx cancels the Bedrock call: on return, on client
+	// disconnect (r.Context ends), on a failed write, and for each of the
+	// reasons above, which the cause tells apart.
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	stopLimits, ok := h.limits(r, cancel)
+	defer stopLimits()
+	if !ok {
+		writeError(w, rec, deadlineError())
 		return
 	}
-	stream := out.GetStream()
-	defer stream.Close()
+	running := h.cancels.start(ctx, rec.requestID, callerKeyHash(r), cancel)
+	defer func() { running.finish(rec.cancelled) }()
 
-	hdr := w.Header()
-	hdr.Set("Content-Type", contentType(format))
+	headers := time.AfterFunc(h.cfg.UpstreamHeaderTimeout, func() { cancel(errHeaderTimeout) })
+	out, err := h.bedrock.ConverseStream(ctx, c.streamInput(), ownEventStreamCodec)
+	headers.Stop()
+	s := &stream{h: h, w: w, r: r, rec: rec, ctx: ctx, cancel: cancel}
+	defer func() {
+		if s.fw != nil {
+			rec.bytes = s.fw.bytes
+		}
+	}()
+	if err != nil {
+		cause := context.Cause(ctx)
+		switch {
+		case r.Context().Err() != nil:
+			rec.clientAborted = true
+		case errors.Is(cause, errCancelled):
+			// Cancelled before Bedrock answered: the answer is empty,
+			// and ends as a cancelled one does.
+			s.begin(c, enc)
+			s.end(cause)
+		case ctx.Err() != nil:
+			rec.cause = err.Error()
+			writeError(w, rec, preStreamError(cause, h.cfg))
+		default:
+			rec.cause = err.Error()
+			writeError(w, rec, upstreamError(err))
+		}
+		return
+	}
+	events := out.GetStream()
+	defer events.Close()
+	if !s.begin(c, enc) {
+		return
+	}
+	s.loop(events, enc.keepAlives)
+}
+
+// begin sends the status, the headers and the start event.
+func (s *stream) begin(c *call, enc encoding) bool {
+	hdr := s.w.Header()
+	hdr.Set("Content-Type", enc.contentType)
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no")
 	hdr.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	rec.status = http.StatusOK
-
-	fw := newFlushWriter(w)
-	defer func() { rec.bytes = fw.bytes }()
-	enc := newEncoder(format, fw)
-	if err := enc.start(startEvent{RequestID: rec.requestID, ModelID: c.modelID, MaxTokens: c.maxTokens}); err != nil {
-		rec.clientAborted = true
-		return
+	s.w.WriteHeader(http.StatusOK)
+	s.fw = newFlushWriter(s.w)
+	s.enc = enc.newEncoder(s.fw)
+	if err := s.enc.start(startEvent{RequestID: s.rec.requestID, ModelID: c.modelID, MaxTokens: c.maxTokens}); err != nil {
+		s.rec.clientAborted = true
+		return false
 	}
+	return true
+}
 
+func (s *stream) loop(events *bedrockruntime.ConverseStreamEventStream, keepAlives bool) {
+	cfg := s.h.cfg
 	// The heartbeat timer is reset by every write, so a keep-alive goes
 	// out only after HEARTBEAT_SECONDS of silence. Text has no way to say
 	// "still here" without adding to the answer, so it has no timer.
 	var heartbeat *time.Timer
 	var keepAliveDue <-chan time.Time
-	if format != FormatText {
-		heartbeat = time.NewTimer(h.cfg.Heartbeat)
+	if keepAlives {
+		heartbeat = time.NewTimer(cfg.Heartbeat)
 		defer heartbeat.Stop()
 		keepAliveDue = heartbeat.C
 	}
+	idle := time.AfterFunc(cfg.UpstreamIdleTimeout, func() { s.cancel(errUpstreamIdle) })
+	defer idle.Stop()
 
-	var (
-		sawStop bool
-		done    doneEvent
-		events  = stream.Events()
-	)
+	ch := events.Events()
 	for {
-		var writeErr error
+		var err error
 		select {
-		case ev, ok := <-events:
+		case ev, ok := <-ch:
 			if !ok {
-				h.finish(w, r, rec, enc, stream.Err(), sawStop, done)
+				s.finish(events.Err())
 				return
 			}
-			switch v := ev.(type) {
-			case *types.ConverseStreamOutputMemberContentBlockDelta:
-				text, isText := v.Value.Delta.(*types.ContentBlockDeltaMemberText)
-				if !isText || text.Value == "" {
-					continue
-				}
-				if rec.firstToken.IsZero() {
-					rec.firstToken = time.Now()
-				}
-				rec.deltas++
-				writeErr = enc.delta(text.Value)
-				if heartbeat != nil {
-					heartbeat.Reset(h.cfg.Heartbeat)
-				}
-			case *types.ConverseStreamOutputMemberMessageStop:
-				sawStop = true
-				done.StopReason = string(v.Value.StopReason)
-			case *types.ConverseStreamOutputMemberMetadata:
-				if u := v.Value.Usage; u != nil {
-					done.Usage = usage{int(deref(u.InputTokens)), int(deref(u.OutputTokens)), int(deref(u.TotalTokens))}
-				}
-				if m := v.Value.Metrics; m != nil {
-					done.Timings.UpstreamLatencyMs = deref(m.LatencyMs)
-				}
+			idle.Reset(cfg.UpstreamIdleTimeout)
+			var wrote bool
+			wrote, err = s.event(ev)
+			if wrote && heartbeat != nil {
+				heartbeat.Reset(cfg.Heartbeat)
 			}
 		case <-keepAliveDue:
-			writeErr = enc.keepAlive()
-			heartbeat.Reset(h.cfg.Heartbeat)
-		case <-deadline:
-			h.failMidStream(w, rec, enc, deadlineError())
-			return
-		case <-h.closing:
-			h.failMidStream(w, rec, enc, &Error{Status: http.StatusServiceUnavailable, Code: CodeShuttingDown, Retryable: true,
-				Message: "the server is shutting down; the answer is incomplete, retry it"})
-			return
-		case <-r.Context().Done():
-			rec.clientAborted = true
+			err = s.enc.keepAlive()
+			heartbeat.Reset(cfg.Heartbeat)
+		case <-s.ctx.Done():
+			s.end(context.Cause(s.ctx))
 			return
 		}
-		if writeErr != nil {
+		if err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				s.fail(e)
+				return
+			}
 			// The client is gone: stop reading, and the deferred cancel
 			// stops Bedrock from generating tokens nobody reads.
-			rec.clientAborted = true
+			s.rec.clientAborted = true
 			return
 		}
 	}
+}
+
+// event relays one Bedrock event; wrote says whether it wrote to the
+// client. A returned *Error is a failure to report in-band.
+func (s *stream) event(ev types.ConverseStreamOutput) (wrote bool, err error) {
+	switch v := ev.(type) {
+	case *types.ConverseStreamOutputMemberContentBlockDelta:
+		switch d := v.Value.Delta.(type) {
+		case *types.ContentBlockDeltaMemberText:
+			if d.Value == "" {
+				return false, nil
+			}
+			s.counted()
+			return true, s.enc.delta(d.Value)
+		case *types.ContentBlockDeltaMemberReasoningContent:
+			text, ok := d.Value.(*types.ReasoningContentBlockDeltaMemberText)
+			if !ok || text.Value == "" {
+				return false, nil // signatures and redacted reasoning are not for the client
+			}
+			s.counted()
+			return true, s.enc.reasoning(text.Value)
+		case *types.ContentBlockDeltaMemberToolUse:
+			tc := s.tools[deref(v.Value.ContentBlockIndex)]
+			if tc == nil || d.Value.Input == nil || *d.Value.Input == "" {
+				return false, nil
+			}
+			if len(tc.input)+len(*d.Value.Input) > maxToolInputBytes {
+				s.rec.cause = "a tool call's input exceeded the gateway's limit"
+				return false, &Error{Status: http.StatusBadGateway, Code: CodeUpstreamError,
+					Message: fmt.Sprintf("the model's tool call input is larger than %d bytes", maxToolInputBytes)}
+			}
+			tc.input = append(tc.input, *d.Value.Input...)
+			s.counted()
+			return true, s.enc.toolInput(tc, *d.Value.Input)
+		}
+	case *types.ConverseStreamOutputMemberContentBlockStart:
+		if start, ok := v.Value.Start.(*types.ContentBlockStartMemberToolUse); ok {
+			tc := &toolCall{index: s.ntools, id: deref(start.Value.ToolUseId), name: deref(start.Value.Name)}
+			s.ntools++
+			if s.tools == nil {
+				s.tools = map[int32]*toolCall{}
+			}
+			s.tools[deref(v.Value.ContentBlockIndex)] = tc
+			return true, s.enc.toolStart(tc)
+		}
+	case *types.ConverseStreamOutputMemberContentBlockStop:
+		if tc := s.tools[deref(v.Value.ContentBlockIndex)]; tc != nil {
+			delete(s.tools, deref(v.Value.ContentBlockIndex))
+			return true, s.enc.toolEnd(tc)
+		}
+	case *types.ConverseStreamOutputMemberMessageStop:
+		s.sawStop = true
+		s.done.StopReason = string(v.Value.StopReason)
+	case *types.ConverseStreamOutputMemberMetadata:
+		if u := v.Value.Usage; u != nil {
+			s.done.Usage = usage{int(deref(u.InputTokens)), int(deref(u.OutputTokens)), int(deref(u.TotalTokens))}
+		}
+		if m := v.Value.Metrics; m != nil {
+			s.done.Timings.UpstreamLatencyMs = deref(m.LatencyMs)
+		}
+	}
+	return false, nil
+}
+
+// counted notes a delta that reached the client.
+func (s *stream) counted() {
+	if s.rec.firstToken.IsZero() {
+		s.rec.firstToken = time.Now()
+	}
+	s.rec.deltas++
 }
 
 // finish ends a stream whose events channel closed: a clean end is one
 // with Bedrock's messageStop and no error. Anything else is a failure,
 // including a connection cut that the SDK reports as a plain end of stream.
-func (h *Handler) finish(w http.ResponseWriter, r *http.Request, rec *requestLog, enc encoder, streamErr error, sawStop bool, done doneEvent) {
-	if r.Context().Err() != nil {
-		rec.clientAborted = true
+func (s *stream) finish(streamErr error) {
+	if s.ctx.Err() != nil {
+		s.end(context.Cause(s.ctx))
 		return
 	}
 	switch {
 	case streamErr != nil:
-		rec.cause = streamErr.Error()
-		h.failMidStream(w, rec, enc, upstreamError(streamErr))
+		s.rec.cause = streamErr.Error()
+		s.fail(upstreamError(streamErr))
 		return
-	case !sawStop:
-		rec.cause = "the event stream ended without messageStop"
-		h.failMidStream(w, rec, enc, &Error{Status: http.StatusBadGateway, Code: CodeIncompleteStream, Retryable: true,
+	case !s.sawStop:
+		s.rec.cause = "the event stream ended without messageStop"
+		s.fail(&Error{Status: http.StatusBadGateway, Code: CodeIncompleteStream, Retryable: true,
 			Message: "the answer from Bedrock ended before it was complete"})
 		return
 	}
-	rec.stopReason = done.StopReason
-	rec.inputTokens, rec.outputTokens = done.Usage.InputTokens, done.Usage.OutputTokens
-	done.Timings.DurationMs = time.Since(rec.start).Milliseconds()
-	if !rec.firstToken.IsZero() {
-		done.Timings.TimeToFirstTokenMs = rec.firstToken.Sub(rec.start).Milliseconds()
+	s.rec.stopReason = s.done.StopReason
+	s.rec.inputTokens, s.rec.outputTokens = s.done.Usage.InputTokens, s.done.Usage.OutputTokens
+	s.sendDone()
+}
+
+func (s *stream) sendDone() {
+	s.done.Timings.DurationMs = time.Since(s.rec.start).Milliseconds()
+	if !s.rec.firstToken.IsZero() {
+		s.done.Timings.TimeToFirstTokenMs = s.rec.firstToken.Sub(s.rec.start).Milliseconds()
 	}
-	if err := enc.done(done); err != nil {
-		rec.clientAborted = true
+	if err := s.enc.done(s.done); err != nil {
+		s.rec.clientAborted = true
 	}
 }
 
-// failMidStream reports an error after the response has begun: as an
-// error event where the format has one, otherwise by aborting the response
-// so that the client cannot take a truncated answer for a complete one.
-func (h *Handler) failMidStream(w http.ResponseWriter, rec *requestLog, enc encoder, e *Error) {
-	rec.errorCode = e.Code
-	if err := enc.fail(e); err == errAborted {
-		rec.aborted = true
-		// The deferred log line is still written: panics run defers.
-		panic(http.ErrAbortHandler)
+// end ends the stream for the reason its context ended.
+func (s *stream) end(cause error) {
+	cfg := s.h.cfg
+	switch {
+	case errors.Is(cause, errCancelled):
+		// The client asked for it: a clean end, with what is known of
+		// the usage so far (Bedrock reports usage only at the end, so
+		// outputTokens counts the deltas relayed).
+		s.rec.cancelled = true
+		s.rec.stopReason = stopCancelled
+		s.done.StopReason = stopCancelled
+		s.done.Usage = usage{OutputTokens: s.rec.deltas, TotalTokens: s.rec.deltas}
+		s.rec.outputTokens = s.rec.deltas
+		s.sendDone()
+	case errors.Is(cause, errDeadline):
+		s.fail(deadlineError())
+	case errors.Is(cause, errShuttingDown):
+		s.fail(shuttingDownError())
+	case errors.Is(cause, errUpstreamIdle):
+		s.rec.cause = cause.Error()
+		s.fail(&Error{Status: http.StatusGatewayTimeout, Code: CodeUpstreamTimeout, Retryable: true,
+			Message: fmt.Sprintf("Bedrock sent nothing for %v; the answer is incomplete", cfg.UpstreamIdleTimeout)})
+	default:
+		s.rec.clientAborted = true
 	}
+}
+
+// fail reports an error after the response has begun: as an error event
+// where the format has one, otherwise by aborting the response so that the
+// client cannot take a truncated answer for a complete one.
+func (s *stream) fail(e *Error) {
+	s.rec.errorCode = e.Code
+	if err := s.enc.fail(e); err == errAborted {
+		s.rec.aborted = true
+		abortResponse(s.w, s.r)
+	}
+}
+
+// abortResponse cuts a response so that the client sees an error, not an
+// end. Over HTTP/1.1 and HTTP/2 the server does it for a handler that
+// panics with http.ErrAbortHandler (no terminating chunk; RST_STREAM). An
+// HTTP/1.0 response has no framing: its end is the connection's close, so a
+// plain close would pass for a complete answer. There the connection is
+// reset instead (SO_LINGER 0, then close: the client reads ECONNRESET).
+func abortResponse(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 && r.ProtoMinor == 0 {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			if tcp, ok := conn.(*net.TCPConn); ok {
+				_ = tcp.SetLinger(0)
+			}
+			_ = conn.Close()
+			return
+		}
+	}
+	// The deferred log line is still written: panics run defers.
+	panic(http.ErrAbortHandler)
+}
+
+// preStreamError is what a client is told when the gateway itself ended
+// the upstream call before Bedrock answered.
+func preStreamError(cause error, cfg Config) *Error {
+	switch {
+	case errors.Is(cause, errDeadline):
+		return deadlineError()
+	case errors.Is(cause, errShuttingDown):
+		return shuttingDownError()
+	case errors.Is(cause, errHeaderTimeout):
+		return &Error{Status: http.StatusGatewayTimeout, Code: CodeUpstreamTimeout, Retryable: true,
+			Message: fmt.Sprintf("Bedrock did not answer within %v", cfg.UpstreamHeaderTimeout)}
+	case errors.Is(cause, errUpstreamIdle):
+		return &Error{Status: http.StatusGatewayTimeout, Code: CodeUpstreamTimeout, Retryable: true,
+			Message: fmt.Sprintf("Bedrock did not finish the answer within %v", cfg.UpstreamIdleTimeout)}
+	}
+	return &Error{Status: http.StatusBadGateway, Code: CodeUpstreamError, Retryable: true, Message: "the call to Bedrock failed"}
 }
 
 // ownEventStreamCodec gives each ConverseStream call a protocol of its own.
@@ -206,6 +416,11 @@ func ownEventStreamCodec(o *bedrockruntime.Options) {
 func deadlineError() *Error {
 	return &Error{Status: http.StatusGatewayTimeout, Code: CodeDeadline,
 		Message: "the function's time limit is near, so the gateway ended the answer early; ask for fewer tokens or raise the timeout"}
+}
+
+func shuttingDownError() *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: CodeShuttingDown, Retryable: true,
+		Message: "the server is shutting down; the answer is incomplete, retry it"}
 }
 
 func deref[T any](p *T) T {

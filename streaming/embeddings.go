@@ -1,0 +1,157 @@
+package streaming
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+)
+
+// embeddingsRequest is the body of POST /v1/embeddings (OpenAI's shape).
+type embeddingsRequest struct {
+	Model          string          `json:"model"`
+	Input          json.RawMessage `json:"input"` // a string or an array of strings
+	Dimensions     *int            `json:"dimensions"`
+	EncodingFormat string          `json:"encoding_format"`
+}
+
+// Limits of /v1/embeddings. Titan Text Embeddings v2 takes one text per
+// call, up to 8,192 tokens or 50,000 characters.
+const (
+	maxEmbeddingInputs   = 32
+	maxEmbeddingChars    = 50_000
+	embeddingConcurrency = 4
+)
+
+// serveEmbeddings answers POST /v1/embeddings with EMBEDDING_MODEL_ID
+// (a Titan Text Embeddings v2 body per input), in OpenAI's list shape.
+func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
+	rec := logOf(r)
+	body, e := h.cfg.readJSONBody(w, r)
+	var req embeddingsRequest
+	if e == nil {
+		e = decodeLenient(body, &req)
+	}
+	var inputs []string
+	if e == nil {
+		inputs, e = h.cfg.checkEmbeddings(&req)
+	}
+	if e != nil {
+		writeError(w, rec, e)
+		return
+	}
+	rec.model, rec.format = h.cfg.EmbeddingModelID, "json"
+	dims := valueOr(req.Dimensions, 1024)
+	vectors := make([][]float64, len(inputs))
+	tokens := make([]int, len(inputs))
+	errs := make([]*Error, len(inputs))
+	sem := make(chan struct{}, embeddingConcurrency)
+	var wg sync.WaitGroup
+	for i, text := range inputs {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			vectors[i], tokens[i], errs[i] = h.embed(r, text, dims)
+		})
+	}
+	wg.Wait()
+	for _, e := range errs {
+		if e != nil {
+			writeError(w, rec, e)
+			return
+		}
+	}
+	total := 0
+	data := make([]map[string]any, len(inputs))
+	for i, v := range vectors {
+		total += tokens[i]
+		var embedding any = v
+		if req.EncodingFormat == "base64" {
+			embedding = float32Base64(v)
+		}
+		data[i] = map[string]any{"object": "embedding", "index": i, "embedding": embedding}
+	}
+	rec.inputTokens = total
+	writeJSON(w, http.StatusOK, map[string]any{
+		"object": "list", "data": data, "model": h.cfg.EmbeddingModelID,
+		"usage": map[string]int{"prompt_tokens": total, "total_tokens": total},
+	})
+}
+
+func (cfg *Config) checkEmbeddings(req *embeddingsRequest) ([]string, *Error) {
+	if cfg.EmbeddingModelID == "" {
+		return nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeNotConfigured,
+			Message: "embeddings are off on this gateway (the operator sets EMBEDDING_MODEL_ID)"}
+	}
+	if req.Model != "" && req.Model != cfg.EmbeddingModelID {
+		return nil, &Error{Status: http.StatusForbidden, Code: CodeModelNotAllowed, Param: "model",
+			Message: fmt.Sprintf("model %q is not allowed here; the embedding model is %s", truncate(req.Model, 200), cfg.EmbeddingModelID)}
+	}
+	var inputs []string
+	var one string
+	switch {
+	case len(req.Input) == 0 || string(req.Input) == "null":
+		return nil, invalidParam("input", "input is required: a string or an array of up to %d strings", maxEmbeddingInputs)
+	case json.Unmarshal(req.Input, &one) == nil:
+		inputs = []string{one}
+	case json.Unmarshal(req.Input, &inputs) != nil:
+		return nil, invalidParam("input", "input must be a string or an array of strings (token arrays are not supported)")
+	}
+	if len(inputs) == 0 || len(inputs) > maxEmbeddingInputs {
+		return nil, invalidParam("input", "input must hold 1 to %d strings (got %d)", maxEmbeddingInputs, len(inputs))
+	}
+	for i, s := range inputs {
+		if n := utf8.RuneCountInString(s); n == 0 || n > maxEmbeddingChars {
+			return nil, invalidParam("input", "input[%d] must be 1 to %d characters long (got %d)", i, maxEmbeddingChars, n)
+		}
+	}
+	if d := req.Dimensions; d != nil && *d != 256 && *d != 512 && *d != 1024 {
+		return nil, invalidParam("dimensions", "dimensions must be 256, 512 or 1024 (got %d)", *d)
+	}
+	switch req.EncodingFormat {
+	case "", "float", "base64":
+	default:
+		return nil, invalidParam("encoding_format", `encoding_format must be "float" or "base64" (got %q)`, truncate(req.EncodingFormat, 20))
+	}
+	return inputs, nil
+}
+
+func (h *Handler) embed(r *http.Request, text string, dims int) ([]float64, int, *Error) {
+	body, _ := json.Marshal(map[string]any{"inputText": text, "dimensions": dims, "normalize": true})
+	var out *bedrockruntime.InvokeModelOutput
+	if e := h.upstreamCall(r, func(ctx context.Context) (err error) {
+		out, err = h.bedrock.InvokeModel(ctx, &bedrockruntime.InvokeModelInput{
+			ModelId: aws.String(h.cfg.EmbeddingModelID), Body: body,
+			ContentType: aws.String("application/json"), Accept: aws.String("application/json"),
+		})
+		return err
+	}); e != nil {
+		return nil, 0, e
+	}
+	var resp struct {
+		Embedding           []float64 `json:"embedding"`
+		InputTextTokenCount int       `json:"inputTextTokenCount"`
+	}
+	if err := json.Unmarshal(out.Body, &resp); err != nil || len(resp.Embedding) == 0 {
+		return nil, 0, &Error{Status: http.StatusBadGateway, Code: CodeUpstreamError, Message: "the embedding model's answer could not be read"}
+	}
+	return resp.Embedding, resp.InputTextTokenCount, nil
+}
+
+// float32Base64 is OpenAI's base64 encoding of an embedding: the vector as
+// little-endian float32s.
+func float32Base64(v []float64) string {
+	b := make([]byte, 4*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(float32(f)))
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
