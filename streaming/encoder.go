@@ -186,8 +186,8 @@ func (e *textEncoder) toolStart(*toolCall) error         { return nil }
 func (e *textEncoder) toolInput(*toolCall, string) error { return nil }
 func (e *textEncoder) toolEnd(*toolCall) error           { return nil }
 func (e *textEncoder) keepAlive() error                  { return nil }
-func (e *textEncoder) done(doneEvent) error { return nil }
-func (e *textEncoder) fail(*Error) error    { return errAborted }
+func (e *textEncoder) done(doneEvent) error              { return nil }
+func (e *textEncoder) fail(*Error) error                 { return errAborted }
 
 // sseEncoder writes Server-Sent Events: event: start, delta, done, error,
 // and ": keep-alive" comments that idle timeouts see as traffic.

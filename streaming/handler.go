@@ -373,5 +373,5 @@ func (sw *statusWriter) Write(p []byte) (int, error) {
 	return sw.ResponseWriter.Write(p)
 }
 
-func (sw *statusWriter) FlushError() error          { return sw.rc.Flush() }
+func (sw *statusWriter) FlushError() error           { return sw.rc.Flush() }
 func (sw *statusWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }
