@@ -100,6 +100,17 @@ func (c *cancels) watch(ctx context.Context, key string, cancel context.CancelCa
 	}
 }
 
+// runningIDs lists the streams running in this process.
+func (c *cancels) runningIDs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids := make([]string, 0, len(c.running))
+	for id := range c.running {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 // finish unregisters the stream and remembers how it ended.
 func (rs *runningStream) finish(cancelled bool) {
 	c := rs.c

@@ -492,7 +492,15 @@ func TestConcurrentStreamsKeepTheirOwnText(t *testing.T) {
 		go func() {
 			prompt := "concurrent prompt number " + strings.Repeat("x", i)
 			want, _ := emulator.Answer("emulator.steady-v1", prompt, 0)
-			res := streamtest.Post(t, t.Context(), gw.url+"/stream", "", `{"prompt":"`+prompt+`"}`)
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, gw.url+"/stream", strings.NewReader(`{"prompt":"`+prompt+`"}`))
+			req.Header.Set("Content-Type", "application/json")
+			// Not streamtest.Post: t.Fatal must not run outside the test's
+			// goroutine, where it would hang the test instead of failing it.
+			res, err := streamtest.Send(req)
+			if err != nil {
+				errs <- "stream " + prompt + ": " + err.Error()
+				return
+			}
 			if got := string(res.Body); got != strings.Join(want, "") || res.ReadErr != nil {
 				errs <- "stream " + prompt + ": got " + got
 				return

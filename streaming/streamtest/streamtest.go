@@ -60,9 +60,19 @@ func Post(t testing.TB, ctx context.Context, url, accept, body string) Result {
 // Do sends req with http.DefaultClient and reads the whole response.
 func Do(t testing.TB, req *http.Request) Result {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	res, err := Send(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	return res
+}
+
+// Send is Do for goroutines other than the test's own, where t.Fatal must
+// not be called: a transport error is returned instead.
+func Send(req *http.Request) (Result, error) {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return Result{}, err
 	}
 	defer resp.Body.Close()
 	res := Result{Status: resp.StatusCode, Header: resp.Header}
@@ -74,11 +84,11 @@ func Do(t testing.TB, req *http.Request) Result {
 			res.Body = append(res.Body, buf[:n]...)
 		}
 		if errors.Is(err, io.EOF) {
-			return res
+			return res, nil
 		}
 		if err != nil {
 			res.ReadErr = err
-			return res
+			return res, nil
 		}
 	}
 }
