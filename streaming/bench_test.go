@@ -26,13 +26,22 @@ func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *discardWriter) WriteHeader(int)             {}
 func (w *discardWriter) Flush()                      {}
 
-// BenchmarkEncodeDelta is the per-delta cost of each format: encode one
-// typical delta (a word and a space, with a character to escape now and
-// then), write it and flush it. allocs/op is allocations per delta.
+// BenchmarkEncodeDelta is the per-delta cost of each format, OpenAI's
+// chat.completion.chunk included: encode one typical delta (a word and a
+// space, with a character to escape now and then), write it and flush it.
+// allocs/op is allocations per delta, and must stay 0.
 func BenchmarkEncodeDelta(b *testing.B) {
+	encoders := map[string]func(fw *flushWriter) encoder{
+		"openai": func(fw *flushWriter) encoder {
+			return newChatChunkEncoder(fw, chatMeta{id: "chatcmpl-ABCDEFGHIJKLMNOPQRSTUVWXYZ", model: "us.anthropic.claude-sonnet-4-20250514-v1:0", created: 1795910192})
+		},
+	}
 	for _, f := range []Format{FormatText, FormatSSE, FormatNDJSON} {
-		b.Run(string(f), func(b *testing.B) {
-			enc := newEncoder(f, newFlushWriter(&discardWriter{header: http.Header{}}))
+		encoders[string(f)] = func(fw *flushWriter) encoder { return newEncoder(f, fw) }
+	}
+	for _, name := range []string{"text", "sse", "ndjson", "openai"} {
+		b.Run(name, func(b *testing.B) {
+			enc := encoders[name](newFlushWriter(&discardWriter{header: http.Header{}}))
 			texts := []string{"streaming ", "answers ", "\"quoted\" ", "über ", "line\n"}
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {

@@ -96,3 +96,15 @@ func waitIdle(t *testing.T, emu *emulator.Emulator) []emulator.Record {
 	}
 	return emu.Records()
 }
+
+// newGatewayOn serves a gateway in front of an existing emulator, with a
+// shared cancel store: one of several "instances".
+func newGatewayOn(t *testing.T, emu *emulator.Emulator, cfg Config, store CancelStore) string {
+	t.Helper()
+	upstream := httptest.NewServer(emu)
+	t.Cleanup(upstream.Close)
+	h := New(cfg, Upstreams{Bedrock: newBedrockClient(upstream.URL), Cancels: store}, nil)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
