@@ -110,7 +110,7 @@ func TestRuntimeAPIRejectsUnknownRequestID(t *testing.T) {
 	if err != nil {
 		t.Skipf("no /bin/sh to stand in for a bootstrap: %v", err)
 	}
-	sb := &sandbox{g: g, readyCh: make(chan struct{}), exitCh: make(chan struct{})}
+	sb := &sandbox{g: g, p: g.fn, readyCh: make(chan struct{}), exitCh: make(chan struct{})}
 	h := sb.routes()
 	for _, path := range []string{"/2018-06-01/runtime/invocation/nope/response", "/2018-06-01/runtime/invocation/nope/error"} {
 		rec := httptest.NewRecorder()

@@ -63,13 +63,13 @@ func (sb *sandbox) handleNext(w http.ResponseWriter, r *http.Request) {
 		prev.fail(errors.New("the runtime asked for the next invocation without responding to this one"))
 	}
 	if first {
-		sb.g.recordColdStart(sb.idx, sb.pid, time.Since(sb.startedAt))
+		sb.p.recordColdStart(sb.idx, sb.pid, time.Since(sb.startedAt))
 		close(sb.readyCh)
 	}
 
 	var inv *invocation
 	select {
-	case inv = <-sb.g.invokeCh:
+	case inv = <-sb.p.invokeCh:
 	case <-r.Context().Done():
 		return
 	}
@@ -77,14 +77,14 @@ func (sb *sandbox) handleNext(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		// This child is gone: the event was never sent, so another
 		// instance may take it.
-		go sb.g.requeue(inv)
+		go sb.p.requeue(inv)
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set(hdrRequestID, inv.id)
 	h.Set(hdrDeadline, strconv.FormatInt(deadline.UnixMilli(), 10))
-	h.Set(hdrFunctionARN, sb.g.arn)
+	h.Set(hdrFunctionARN, sb.p.arn)
 	h.Set(hdrTraceID, inv.lambdaTrace)
 	h.Set("Content-Length", strconv.Itoa(len(inv.event)))
 	w.WriteHeader(http.StatusOK)
@@ -92,6 +92,12 @@ func (sb *sandbox) handleNext(w http.ResponseWriter, r *http.Request) {
 }
 
 // bind makes inv the sandbox's current invocation and arms its deadline.
+// The invocation starts now, when its event is handed to the runtime (not
+// when the HTTP request arrived: a request that waited for a free instance
+// gets the function's whole timeout, as on Lambda). The deadline the
+// runtime is told (Lambda-Runtime-Deadline-Ms, whole milliseconds, rounded
+// down) and the kill are computed from the same instant, so the function
+// is never killed before the deadline it was given.
 func (sb *sandbox) bind(inv *invocation) (time.Time, bool) {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
@@ -105,9 +111,9 @@ func (sb *sandbox) bind(inv *invocation) (time.Time, bool) {
 	}
 	sb.current = inv
 	inv.instance.Store(int32(sb.idx))
-	timeout := sb.g.cfg.FunctionTimeout
-	inv.deadlineTimer = time.AfterFunc(timeout, func() { sb.timeout(inv) })
-	return time.Now().Add(timeout), true
+	deadline := time.Now().Add(sb.p.timeout)
+	inv.deadlineTimer = time.AfterFunc(time.Until(deadline), func() { sb.timeout(inv) })
+	return deadline, true
 }
 
 // timeout kills the child if inv is still running at its deadline, as
@@ -120,8 +126,8 @@ func (sb *sandbox) timeout(inv *invocation) {
 		return
 	}
 	inv.timedOut.Store(true)
-	sb.g.log.Warn(fmt.Sprintf("Task timed out after %.2f seconds", sb.g.cfg.FunctionTimeout.Seconds()),
-		"instance", sb.idx, "pid", sb.pid, "request_id", inv.apigwID, "lambda_request_id", inv.id)
+	sb.g.log.Warn(fmt.Sprintf("Task timed out after %.2f seconds", sb.p.timeout.Seconds()),
+		"function", sb.p.name, "instance", sb.idx, "pid", sb.pid, "request_id", inv.apigwID, "lambda_request_id", inv.id)
 	sb.kill()
 }
 
@@ -197,35 +203,103 @@ func (sb *sandbox) handleResponse(w http.ResponseWriter, r *http.Request) {
 	accepted(w)
 }
 
-// streamResponse hands the streamed body to the waiting request, which reads
-// it and forwards it; it answers 202 when the request says so, and otherwise
-// leaves the connection closed (aborted) so that the function's POST fails.
+// whyRequestEnded is the reason logged when a function starts its streamed
+// response after its request stopped waiting (the client left, or a
+// timeout answered it).
+const whyRequestEnded = "request_ended_before_response"
+
+// streamResponse reads the function's streamed body and hands it, piece
+// by piece, to the waiting request, which forwards it. When the request
+// stops forwarding (or was gone before the response started), the rest of
+// the body is drained (Drain: the function runs on, as on Lambda) or the
+// connection is closed (Close). A body that ends cleanly is answered 202.
 func (sb *sandbox) streamResponse(w http.ResponseWriter, r *http.Request, inv *invocation) {
 	conn, _ := r.Context().Value(connKey{}).(net.Conn)
-	res := &result{kind: resultStream, req: r, conn: conn, done: make(chan bool, 1)}
-	if !deliver(inv, res) {
-		inv.aborted.Store(true)
-		sb.g.log.Info("aborting the function's response: the client is gone",
-			"instance", sb.idx, "request_id", inv.apigwID, "lambda_request_id", inv.id)
-		abortConn(conn)
+	rs := newResponseStream(conn)
+	if !deliver(inv, &result{kind: resultStream, stream: rs}) {
+		mode := sb.p.onDisconnect
+		if rs.stop(inv, mode, whyRequestEnded) {
+			sb.g.logAbandoned(inv, mode, whyRequestEnded)
+		}
+	}
+
+	buf := make([]byte, 32<<10)
+	var discarded int64
+	forwarding := !rs.detached()
+	for {
+		n, err := r.Body.Read(buf)
+		if n > 0 {
+			if forwarding {
+				select {
+				case rs.pieces <- piece{data: buf[:n]}:
+					// The request owns these bytes until it acknowledges
+					// them, or stops while forwarding them (they count as
+					// forwarded: it wrote what it could).
+					select {
+					case <-rs.ack:
+					case <-rs.detach:
+						forwarding = false
+					}
+				case <-rs.detach:
+					forwarding = false
+					discarded += int64(n)
+				}
+			} else {
+				discarded += int64(n)
+			}
+		}
+		if err == nil {
+			continue
+		}
+
+		end := piece{end: true}
+		if err == io.EOF {
+			end.errType, end.errMsg = trailerError(r.Trailer)
+		} else {
+			end.err = err
+		}
+		if forwarding {
+			select {
+			case rs.pieces <- end:
+				if end.err == nil {
+					sb.complete(inv)
+					accepted(w)
+				}
+				return
+			case <-rs.detach:
+			}
+		}
+		// Nobody forwards this response any more.
+		if rs.mode == Close {
+			if end.err == nil && rs.conn == nil {
+				panic(http.ErrAbortHandler) // no connection to close (handler tests)
+			}
+			return // the request closed the connection
+		}
+		sb.logDrained(inv, rs, discarded, end)
+		if end.err == nil {
+			sb.complete(inv)
+			accepted(w)
+		}
 		return
 	}
-	if ok := <-res.done; ok {
-		sb.complete(inv)
-		accepted(w)
-		return
-	}
-	inv.aborted.Store(true)
-	abortConn(conn)
 }
 
-// abortConn closes a Runtime API connection under a handler's feet; closing
-// a net.Conn is safe from any goroutine and unblocks a pending body Read.
-func abortConn(c net.Conn) {
-	if c == nil {
-		panic(http.ErrAbortHandler)
+// logDrained reports the end of a response that localgw drained (Drain).
+func (sb *sandbox) logDrained(inv *invocation, rs *responseStream, discarded int64, end piece) {
+	how := "complete" // the function ended its response
+	switch {
+	case end.err != nil && inv.timedOut.Load():
+		how = "timed_out" // killed at its timeout
+	case end.err != nil:
+		how = "connection_lost" // the function exited
+	case end.errType != "":
+		how = "function_error" // ended with error trailers
 	}
-	_ = c.Close()
+	d := time.Since(rs.detachedAt)
+	sb.g.log.Info("function response drained", "function", sb.p.name, "instance", sb.idx, "pid", sb.pid,
+		"request_id", inv.apigwID, "lambda_request_id", inv.id, "why", rs.why, "end", how,
+		"bytes_discarded", discarded, "drain_ms", float64(d.Microseconds())/1000)
 }
 
 // handleError: POST /2018-06-01/runtime/invocation/{id}/error.
@@ -278,9 +352,9 @@ func (sb *sandbox) handleExtensionRegister(w http.ResponseWriter, r *http.Reques
 	sb.g.log.Debug("extension registered", "instance", sb.idx, "name", r.Header.Get(hdrExtName))
 	w.Header().Set(hdrExtID, newUUID())
 	runtimeJSON(w, http.StatusOK, map[string]string{
-		"functionName":    sb.g.cfg.FunctionName,
+		"functionName":    sb.p.name,
 		"functionVersion": "$LATEST",
-		"handler":         "bootstrap",
+		"handler":         sb.p.handler,
 	})
 }
 

@@ -1,8 +1,9 @@
 package localgw
 
-// Process supervision: each instance of the pool keeps one sandbox (a
-// bootstrap child process and the Runtime API server it talks to) alive,
-// restarting it when it exits, and stops it on Close.
+// Process supervision: a pool is one Lambda function's instances; each
+// instance keeps one sandbox (a bootstrap child process and the Runtime API
+// server it talks to) alive, restarting it when it exits, and stops it on
+// Close.
 
 import (
 	"context"
@@ -29,10 +30,53 @@ const (
 
 var errGatewayClosed = errors.New("gateway closed")
 
-// instance is one slot of the pool: a supervisor that keeps one sandbox
+// pool is one Lambda function: the integration's function, or the
+// authorizer's. Both run the same bootstrap binary; _HANDLER tells them
+// apart, as the Handler property of two Lambda functions built from one zip.
+type pool struct {
+	g        *Gateway
+	name     string        // AWS_LAMBDA_FUNCTION_NAME
+	handler  string        // _HANDLER
+	size     int           // instances
+	timeout  time.Duration // the function's Lambda timeout (Lambda-Runtime-Deadline-Ms)
+	env      []string      // appended to the parent's environment and Config.Env
+	arn      string
+	invokeCh chan *invocation // unbuffered: hand-off from a request to a waiting /next
+
+	// onDisconnect is what happens to a streamed response that nobody
+	// reads any more: Config.OnDisconnect for the integration's function;
+	// always Drain for the authorizer, which must not stream anyway.
+	onDisconnect DisconnectMode
+
+	mu         sync.Mutex
+	coldStarts []time.Duration
+}
+
+func (g *Gateway) newPool(name, handler string, size int, timeout time.Duration, env []string, onDisconnect DisconnectMode) *pool {
+	return &pool{
+		g:            g,
+		onDisconnect: onDisconnect,
+		name:         name,
+		handler:      handler,
+		size:         size,
+		timeout:      timeout,
+		env:          env,
+		arn:          fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", g.region, AccountID, name),
+		invokeCh:     make(chan *invocation),
+	}
+}
+
+func (p *pool) recordColdStart(idx, pid int, d time.Duration) {
+	p.mu.Lock()
+	p.coldStarts = append(p.coldStarts, d)
+	p.mu.Unlock()
+	p.g.log.Info("cold start", "function", p.name, "instance", idx, "pid", pid, "duration", d, "duration_ms", float64(d.Microseconds())/1000)
+}
+
+// instance is one slot of a pool: a supervisor that keeps one sandbox
 // (child process + Runtime API server) running, restarting it when it exits.
 type instance struct {
-	g   *Gateway
+	p   *pool
 	idx int
 }
 
@@ -40,7 +84,7 @@ type instance struct {
 // exactly once, with the outcome of the first initialization (nil when the
 // first child made its first /next).
 func (in *instance) run(report func(error)) {
-	g := in.g
+	p, g := in.p, in.p.g
 	reported := false
 	first := func(err error) {
 		if !reported {
@@ -62,11 +106,11 @@ func (in *instance) run(report func(error)) {
 		if g.isClosed() {
 			return
 		}
-		sb, err := g.startSandbox(in.idx, gen)
+		sb, err := p.startSandbox(in.idx, gen)
 		if err != nil {
-			g.log.Error("cannot start bootstrap", "instance", in.idx, "err", err)
+			g.log.Error("cannot start bootstrap", "function", p.name, "instance", in.idx, "err", err)
 			first(err)
-			g.serveInitError(err)
+			p.serveInitError(err)
 			backoff = nextBackoff(backoff)
 			continue
 		}
@@ -91,13 +135,13 @@ func (in *instance) run(report func(error)) {
 			return
 		}
 		if err := sb.initFailure(); err != nil {
-			g.log.Error("instance failed to initialize", "instance", in.idx, "pid", sb.pid, "err", err)
+			g.log.Error("instance failed to initialize", "function", p.name, "instance", in.idx, "pid", sb.pid, "err", err)
 			first(err)
-			g.serveInitError(err)
+			p.serveInitError(err)
 			backoff = nextBackoff(backoff)
 			continue
 		}
-		g.log.Info("instance exited; restarting", "instance", in.idx, "pid", sb.pid, "exit", exitString(sb.exitErr))
+		g.log.Info("instance exited; restarting", "function", p.name, "instance", in.idx, "pid", sb.pid, "exit", exitString(sb.exitErr))
 	}
 }
 
@@ -119,9 +163,9 @@ func exitString(err error) string {
 // Lambda serves an init error in response to the invoke that triggered the
 // init, so that a broken bootstrap does not leave requests hanging until
 // their timeout.
-func (g *Gateway) serveInitError(err error) {
+func (p *pool) serveInitError(err error) {
 	select {
-	case inv := <-g.invokeCh:
+	case inv := <-p.invokeCh:
 		inv.fail(fmt.Errorf("function initialization failed: %w", err))
 	default:
 	}
@@ -131,6 +175,7 @@ func (g *Gateway) serveInitError(err error) {
 // API server it talks to. A restart creates a new sandbox (new port, new
 // log stream), so requests from a dead child can never reach its successor.
 type sandbox struct {
+	p         *pool
 	g         *Gateway
 	idx       int
 	gen       int
@@ -152,12 +197,14 @@ type sandbox struct {
 
 type connKey struct{}
 
-func (g *Gateway) startSandbox(idx, gen int) (*sandbox, error) {
+func (p *pool) startSandbox(idx, gen int) (*sandbox, error) {
+	g := p.g
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("runtime API listener: %w", err)
 	}
 	sb := &sandbox{
+		p:       p,
 		g:       g,
 		idx:     idx,
 		gen:     gen,
@@ -177,7 +224,7 @@ func (g *Gateway) startSandbox(idx, gen int) (*sandbox, error) {
 	logStream := fmt.Sprintf("%s/[$LATEST]%s", now.UTC().Format("2006/01/02"), randomHex(16))
 	cmd := exec.Command(g.bootstrap)
 	cmd.Dir = filepath.Dir(g.bootstrap) // Lambda runs the bootstrap in LAMBDA_TASK_ROOT
-	cmd.Env = g.childEnv(ln.Addr().String(), logStream)
+	cmd.Env = p.childEnv(ln.Addr().String(), logStream)
 	cmd.Stdout = sb.lw // same writer: one pipe, whole lines
 	cmd.Stderr = sb.lw
 	cmd.WaitDelay = time.Second
@@ -195,7 +242,7 @@ func (g *Gateway) startSandbox(idx, gen int) (*sandbox, error) {
 	// Serve only now (the child's first connections wait in the listen
 	// backlog meanwhile), so that handlers see the fields set above.
 	go func() { _ = sb.srv.Serve(ln) }()
-	g.log.Debug("instance started", "instance", idx, "generation", gen, "pid", sb.pid, "runtime_api", ln.Addr().String(), "log_stream", logStream)
+	g.log.Debug("instance started", "function", p.name, "instance", idx, "generation", gen, "pid", sb.pid, "runtime_api", ln.Addr().String(), "log_stream", logStream)
 	go func() {
 		sb.exitErr = cmd.Wait()
 		close(sb.exitCh)
@@ -203,12 +250,13 @@ func (g *Gateway) startSandbox(idx, gen int) (*sandbox, error) {
 	return sb, nil
 }
 
-// childEnv is the parent's environment plus Config.Env plus what Lambda
-// sets for a provided.al2023 function (reserved variables win, as they
-// cannot be set in a real function's configuration).
-func (g *Gateway) childEnv(runtimeAPI, logStream string) []string {
+// childEnv is the parent's environment plus Config.Env plus the pool's own
+// plus what Lambda sets for a provided.al2023 function (reserved variables
+// win, as they cannot be set in a real function's configuration).
+func (p *pool) childEnv(runtimeAPI, logStream string) []string {
+	g := p.g
 	var env []string
-	for _, src := range [][]string{os.Environ(), g.cfg.Env} {
+	for _, src := range [][]string{os.Environ(), g.cfg.Env, p.env} {
 		for _, kv := range src {
 			// localgw emulates one invocation at a time per execution
 			// environment; aws-lambda-go would otherwise poll /next
@@ -219,18 +267,17 @@ func (g *Gateway) childEnv(runtimeAPI, logStream string) []string {
 			env = append(env, kv)
 		}
 	}
-	name := g.cfg.FunctionName
 	return append(env,
-		"AWS_LAMBDA_FUNCTION_NAME="+name,
+		"AWS_LAMBDA_FUNCTION_NAME="+p.name,
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(g.cfg.MemorySize),
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
-		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/"+name,
+		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/"+p.name,
 		"AWS_LAMBDA_LOG_STREAM_NAME="+logStream,
 		"AWS_REGION="+g.region,
 		"AWS_DEFAULT_REGION="+g.region,
 		"LAMBDA_TASK_ROOT="+filepath.Dir(g.bootstrap),
-		"_HANDLER=bootstrap",
+		"_HANDLER="+p.handler,
 		"AWS_LAMBDA_RUNTIME_API="+runtimeAPI,
 	)
 }
@@ -284,15 +331,15 @@ func (sb *sandbox) cleanup() {
 	if unfinished {
 		reason := fmt.Errorf("bootstrap (pid %d) exited during the invocation: %s", sb.pid, exitString(sb.exitErr))
 		if cur.timedOut.Load() {
-			reason = fmt.Errorf("function timed out after %v", sb.g.cfg.FunctionTimeout)
+			reason = fmt.Errorf("function timed out after %v", sb.p.timeout)
 		}
 		cur.fail(reason)
 		if cur.aborted.Load() {
 			// aws-lambda-go exits when its /response POST fails.
-			sb.g.log.Info("instance exited after its response was aborted", "instance", sb.idx, "pid", sb.pid,
+			sb.g.log.Info("instance exited after its response was aborted", "function", sb.p.name, "instance", sb.idx, "pid", sb.pid,
 				"request_id", cur.apigwID, "lambda_request_id", cur.id, "exit", exitString(sb.exitErr))
 		} else {
-			sb.g.log.Warn("instance exited during an invocation", "instance", sb.idx, "pid", sb.pid,
+			sb.g.log.Warn("instance exited during an invocation", "function", sb.p.name, "instance", sb.idx, "pid", sb.pid,
 				"request_id", cur.apigwID, "lambda_request_id", cur.id, "exit", exitString(sb.exitErr))
 		}
 	}
