@@ -278,7 +278,7 @@ func (a *authorizer) store(key string, out *authorizerOutput, now time.Time) {
 
 // authLog is what the request's log line says about its authorization.
 type authLog struct {
-	result      string // allow, explicit_deny, implicit_deny, unauthorized, identity_missing, invalid_api_key, error
+	result      string // allow, explicit_deny, implicit_deny, unauthorized, identity_missing, invalid_api_key, error, client_gone
 	cached      bool
 	ms          float64
 	principalID string
