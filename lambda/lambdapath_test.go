@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -19,9 +21,10 @@ import (
 // and the bootstrap binary in Lambda mode under localgw's Runtime API and
 // API Gateway streaming front, served over loopback HTTP.
 type lambdaPath struct {
-	emu  *emulator.Emulator
-	url  string
-	logs *streamtest.Buffer // the bootstrap processes' stdout and stderr
+	emu    *emulator.Emulator
+	url    string
+	logs   *streamtest.Buffer // the bootstrap processes' stdout and stderr
+	gwLogs *streamtest.Buffer // localgw's own log (JSON lines)
 }
 
 func startLambdaPath(t *testing.T, emuOpts emulator.Options, gw localgw.Config, env ...string) *lambdaPath {
@@ -43,8 +46,11 @@ func startLambdaPath(t *testing.T, emuOpts emulator.Options, gw localgw.Config, 
 		"MODEL_ID=emulator.steady-v1",
 		"ALLOWED_MODELS=" + strings.Join(emulator.Models(), ","),
 	}, env...)
-	logs := &streamtest.Buffer{}
+	logs, gwLogs := &streamtest.Buffer{}, &streamtest.Buffer{}
 	gw.Stderr = logs
+	if gw.Logger == nil {
+		gw.Logger = slog.New(slog.NewJSONHandler(gwLogs, nil))
+	}
 	g, err := localgw.New(gw)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +63,7 @@ func startLambdaPath(t *testing.T, emuOpts emulator.Options, gw localgw.Config, 
 	}
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
-	return &lambdaPath{emu: emu, url: srv.URL, logs: logs}
+	return &lambdaPath{emu: emu, url: srv.URL, logs: logs, gwLogs: gwLogs}
 }
 
 // TestLambdaPathStreams: deltas reach the client spread over the
@@ -194,35 +200,94 @@ func TestLambdaPathFailures(t *testing.T) {
 	})
 }
 
-// TestLambdaPathClientDisconnect: closing the client connection through
-// localgw cancels the Bedrock call in the emulator.
+// TestLambdaPathClientDisconnect: what a client disconnect does on the
+// Lambda path. Lambda does not tell a streaming function that its client
+// went away ("streamed responses are not interrupted or stopped when the
+// invoking client connection is broken", AWS Lambda developer guide), and
+// localgw's default (drain) does the same: the gateway in the function
+// never sees the disconnect, the Bedrock call runs to its end, and the
+// function's log line says clientAborted false with the whole answer. On
+// Lambda, only an explicit cancel stops Bedrock. localgw's old model
+// (OnDisconnect Close), in which the function's response connection is
+// closed, still cancels the Bedrock call.
 func TestLambdaPathClientDisconnect(t *testing.T) {
 	t.Parallel()
-	lp := startLambdaPath(t, emulator.Options{TokensPerSecond: 20}, localgw.Config{})
 	const prompt = "a story that nobody will finish reading"
-	full, _ := emulator.Answer("emulator.steady-v1", prompt, 0)
-	ctx, cancel := context.WithCancel(t.Context())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, lp.url+"/stream", strings.NewReader(`{"prompt":"`+prompt+`"}`))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+
+	// disconnect starts a text stream, reads its first bytes and goes away;
+	// it returns API Gateway's request id.
+	disconnect := func(t *testing.T, lp *lambdaPath, body string) string {
+		t.Helper()
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, lp.url+"/stream", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := resp.Body.Read(make([]byte, 16)); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		resp.Body.Close()
+		return resp.Header.Get("X-Amzn-RequestId")
 	}
-	if _, err := resp.Body.Read(make([]byte, 16)); err != nil {
-		t.Fatal(err)
+	waitIdle := func(t *testing.T, lp *lambdaPath, timeout time.Duration) []emulator.Record {
+		t.Helper()
+		ctx, stop := context.WithTimeout(context.Background(), timeout)
+		defer stop()
+		if err := lp.emu.WaitIdle(ctx); err != nil {
+			t.Fatalf("the upstream call is still running: %v", err)
+		}
+		return lp.emu.Records()
 	}
-	cancel()
-	resp.Body.Close()
-	waitCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
-	defer stop()
-	if err := lp.emu.WaitIdle(waitCtx); err != nil {
-		t.Fatalf("the upstream call is still running after the client left: %v", err)
-	}
-	records := lp.emu.Records()
-	if len(records) != 1 || records[0].Outcome != "cancelled" || records[0].DeltasSent >= len(full) {
-		t.Fatalf("emulator records %+v, want one cancelled call short of %d deltas", records, len(full))
-	}
-	if took, full := records[0].End.Sub(records[0].Start), time.Duration(len(full))*time.Second/20; took > full/2 {
-		t.Errorf("the upstream call lasted %v of the answer's %v", took, full)
-	}
+
+	t.Run("drain, as on AWS", func(t *testing.T) {
+		t.Parallel()
+		const rate, maxTokens = 20, 50 // 2.5 s
+		full, _ := emulator.Answer("emulator.steady-v1", prompt, maxTokens)
+		lp := startLambdaPath(t, emulator.Options{TokensPerSecond: rate}, localgw.Config{})
+		id := disconnect(t, lp, fmt.Sprintf(`{"prompt":%q,"maxTokens":%d}`, prompt, maxTokens))
+
+		records := waitIdle(t, lp, 20*time.Second)
+		if len(records) != 1 || records[0].Outcome != "completed" || records[0].DeltasSent != len(full) {
+			t.Fatalf("emulator records %+v, want one completed call of %d deltas: on Lambda a disconnect does not cancel Bedrock", records, len(full))
+		}
+		line := lp.logs.WaitFor(t, regexp.MustCompile(`\{[^\n]*"requestId":"`+regexp.QuoteMeta(id)+`"[^\n]*"clientAborted"[^\n]*\}`), 5*time.Second)[0]
+		got := streamtest.DecodeJSON[struct {
+			Status        int
+			ClientAborted bool
+			Deltas        int
+			OutputTokens  int
+			StopReason    string
+		}](t, line)
+		if got.Status != http.StatusOK || got.ClientAborted || got.Deltas != len(full) || got.OutputTokens != maxTokens || got.StopReason != "max_tokens" {
+			t.Errorf("the function logged %+v; want status 200, clientAborted false and the whole answer (%d deltas, stop max_tokens)", got, len(full))
+		}
+		drained := lp.gwLogs.WaitFor(t, regexp.MustCompile(`\{[^\n]*"msg":"function response drained"[^\n]*"request_id":"`+regexp.QuoteMeta(id)+`"[^\n]*\}`), 5*time.Second)[0]
+		d := streamtest.DecodeJSON[struct {
+			Why, End       string
+			BytesDiscarded int `json:"bytes_discarded"`
+		}](t, drained)
+		if d.Why != "client_disconnected" || d.End != "complete" || d.BytesDiscarded <= 0 {
+			t.Errorf("localgw logged %s; want the rest of the answer drained to its end", drained)
+		}
+	})
+
+	t.Run("close, localgw's old model", func(t *testing.T) {
+		t.Parallel()
+		const rate = 20
+		full, _ := emulator.Answer("emulator.steady-v1", prompt, 0)
+		lp := startLambdaPath(t, emulator.Options{TokensPerSecond: rate}, localgw.Config{OnDisconnect: localgw.Close})
+		id := disconnect(t, lp, fmt.Sprintf(`{"prompt":%q}`, prompt))
+		records := waitIdle(t, lp, 10*time.Second)
+		if len(records) != 1 || records[0].Outcome != "cancelled" || records[0].DeltasSent >= len(full) {
+			t.Fatalf("emulator records %+v, want one cancelled call short of %d deltas", records, len(full))
+		}
+		if took, full := records[0].End.Sub(records[0].Start), time.Duration(len(full))*time.Second/rate; took > full/2 {
+			t.Errorf("the upstream call lasted %v of the answer's %v", took, full)
+		}
+		lp.gwLogs.WaitFor(t, regexp.MustCompile(`"msg":"function response abandoned; closing its connection"[^\n]*"request_id":"`+regexp.QuoteMeta(id)+`"`), 5*time.Second)
+	})
 }

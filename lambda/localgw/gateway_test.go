@@ -289,7 +289,7 @@ func TestIntegrationTimeout(t *testing.T) {
 	})
 	t.Run("mid-stream", func(t *testing.T) {
 		begin := time.Now()
-		resp, body, err := e.get(t, "/chunks?n=100&gap=100ms")
+		resp, body, err := e.get(t, "/chunks?n=20&gap=100ms")
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
@@ -301,6 +301,12 @@ func TestIntegrationTimeout(t *testing.T) {
 		}
 		if d := time.Since(begin); d > 3*time.Second {
 			t.Errorf("aborted after %v, want about 1s", d)
+		}
+		// As on AWS, the integration timeout does not stop the function:
+		// it runs to the end of its response, which is drained.
+		drained := e.waitLogLine(t, "function response drained", resp.Header.Get("X-Amzn-Requestid"), 10*time.Second)
+		if drained["why"] != "integration_timeout" || drained["end"] != "complete" {
+			t.Errorf("drained log line %v, want why integration_timeout, end complete", drained)
 		}
 	})
 	if !strings.Contains(e.logs.String(), `"outcome":"integration_timeout"`) {
@@ -325,25 +331,150 @@ func TestIdleTimeoutAbortsStream(t *testing.T) {
 	if !strings.Contains(e.logs.String(), `"outcome":"idle_timeout"`) {
 		t.Errorf("idle timeout not logged")
 	}
+	// The function is not stopped: its response is drained.
+	if l := e.waitLogLine(t, "function response abandoned; draining it until the function ends it or times out", resp.Header.Get("X-Amzn-Requestid"), time.Second); l["why"] != "idle_timeout" {
+		t.Errorf("abandoned log line %v, want why idle_timeout", l)
+	}
 }
 
-// TestClientDisconnectReachesFunction checks the whole cancellation path: the
-// client goes away, the function's next writes fail, and the instance is
-// replaced by a fresh one that serves the next request.
-func TestClientDisconnectReachesFunction(t *testing.T) {
-	t.Parallel()
-	e := start(t, localgw.Config{})
+// logLines returns the gateway's JSON log lines with message msg whose
+// request_id is id.
+func (e *env) logLines(t *testing.T, msg, id string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(e.logs.String(), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("gateway log line is not JSON: %q", line)
+		}
+		if m["msg"] == msg && m["request_id"] == id {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// waitLogLine waits for the one log line msg about request id.
+func (e *env) waitLogLine(t *testing.T, msg, id string, timeout time.Duration) map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	waitFor(t, fmt.Sprintf("log line %q for request %s", msg, id), timeout, func() bool {
+		lines = e.logLines(t, msg, id)
+		return len(lines) > 0
+	})
+	if len(lines) != 1 {
+		t.Fatalf("%d log lines %q for request %s, want 1: %v", len(lines), msg, id, lines)
+	}
+	return lines[0]
+}
+
+// openStream starts a GET whose client can be cancelled, and reads its
+// first line.
+func (e *env) openStream(t *testing.T, path string) (resp *http.Response, first string, cancel context.CancelFunc) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", e.url("/hang?id=disconnect"), nil)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.url(path), nil)
 	resp, err := e.srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	line, err := bufio.NewReader(resp.Body).ReadString('\n')
-	if err != nil || line != "tick 0\n" {
-		t.Fatalf("first line %q, %v", line, err)
+	first, err = bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil {
+		t.Fatalf("first line %q, %v", first, err)
 	}
+	return resp, first, cancel
+}
+
+// TestClientDisconnectDrainsFunction: by default a client disconnect is
+// what it is on AWS. The function is not told: its writes after the
+// disconnect succeed, it ends its response normally (202, no restart), and
+// localgw logs that it drained the bytes nobody read.
+func TestClientDisconnectDrainsFunction(t *testing.T) {
+	t.Parallel()
+	e := start(t, localgw.Config{})
+	const n = 50
+	resp, first, cancel := e.openStream(t, fmt.Sprintf("/gated?id=drain&n=%d", n))
+	id := resp.Header.Get("X-Amzn-Requestid")
+	if first != "before\n" {
+		t.Fatalf("first line %q", first)
+	}
+	cancel() // the client disconnects mid-stream
+	// Only once the gateway has given up on the client does the function
+	// write the rest, so that every byte of it is drained.
+	e.waitLogLine(t, "request", id, 5*time.Second)
+	abandoned := e.waitLogLine(t, "function response abandoned; draining it until the function ends it or times out", id, time.Second)
+	if abandoned["why"] != "client_disconnected" || abandoned["on_disconnect"] != "drain" {
+		t.Errorf("abandoned log line %v, want why client_disconnected, on_disconnect drain", abandoned)
+	}
+	if err := os.WriteFile(filepath.Join(e.reportDir, "drain.gate"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	drained := e.waitLogLine(t, "function response drained", id, 5*time.Second)
+	rest := 0
+	for i := range n {
+		rest += len(fmt.Sprintf("after %d\n", i))
+	}
+	if drained["end"] != "complete" || drained["bytes_discarded"] != float64(rest) || drained["why"] != "client_disconnected" {
+		t.Errorf("drained log line %v, want end complete, bytes_discarded %d, why client_disconnected", drained, rest)
+	}
+	if ms, ok := drained["drain_ms"].(float64); !ok || ms <= 0 {
+		t.Errorf("drain_ms = %v, want how long the drain took", drained["drain_ms"])
+	}
+	report, _ := os.ReadFile(filepath.Join(e.reportDir, "drain"))
+	if got := strings.TrimSpace(string(report)); got != fmt.Sprintf("wrote all %d (ctx err: <nil>)", n) {
+		t.Errorf("the function reported %q; want all its writes to succeed and its context alive, as on Lambda", got)
+	}
+	// The function answered normally: same process, next request served.
+	e.mustGet(t, "/chunks?n=1", 200)
+	if cs := len(e.gw.ColdStarts()); cs != 1 {
+		t.Errorf("%d cold starts, want 1: a drained function keeps its process", cs)
+	}
+}
+
+// TestDrainedFunctionEndsAtItsTimeout: a function that never ends its
+// response runs on after the client left, until Lambda's timeout kills it.
+func TestDrainedFunctionEndsAtItsTimeout(t *testing.T) {
+	t.Parallel()
+	const functionTimeout = 1500 * time.Millisecond
+	e := start(t, localgw.Config{FunctionTimeout: functionTimeout})
+	begin := time.Now()
+	resp, _, cancel := e.openStream(t, "/hang?id=forever&ignore-ctx=1")
+	id := resp.Header.Get("X-Amzn-Requestid")
+	cancel()
+	drained := e.waitLogLine(t, "function response drained", id, 10*time.Second)
+	if took := time.Since(begin); took < functionTimeout {
+		t.Errorf("the drain ended after %v, before the %v function timeout", took, functionTimeout)
+	}
+	if drained["end"] != "timed_out" || drained["bytes_discarded"].(float64) <= 0 {
+		t.Errorf("drained log line %v, want end timed_out and the ticks written after the disconnect discarded", drained)
+	}
+	if !strings.Contains(e.logs.String(), "Task timed out after 1.50 seconds") {
+		t.Errorf("the timeout is not logged")
+	}
+	if b, err := os.ReadFile(filepath.Join(e.reportDir, "forever")); err == nil {
+		t.Errorf("the function noticed something before it was killed: %q", b)
+	}
+	waitFor(t, "the killed instance to be replaced", 5*time.Second, func() bool { return len(e.gw.ColdStarts()) == 2 })
+}
+
+// TestClientDisconnectCloseModeReachesFunction checks the Close model
+// (Config.OnDisconnect = Close), which AWS does not have: the client goes
+// away, localgw closes the function's response connection, the function's
+// next writes fail, and the instance is replaced by a fresh one that
+// serves the next request.
+func TestClientDisconnectCloseModeReachesFunction(t *testing.T) {
+	t.Parallel()
+	e := start(t, localgw.Config{OnDisconnect: localgw.Close})
+	resp, first, cancel := e.openStream(t, "/hang?id=disconnect")
+	if first != "tick 0\n" {
+		t.Fatalf("first line %q", first)
+	}
+	id := resp.Header.Get("X-Amzn-Requestid")
 	cancel() // the client disconnects mid-stream
 
 	report := filepath.Join(e.reportDir, "disconnect")
@@ -363,9 +494,54 @@ func TestClientDisconnectReachesFunction(t *testing.T) {
 		return len(e.gw.ColdStarts()) == 2
 	})
 	e.mustGet(t, "/chunks?n=2&gap=1ms", 200)
-	logs := e.logs.String()
-	if !strings.Contains(logs, `"outcome":"client_disconnected"`) {
-		t.Errorf("disconnect not logged")
+	if l := e.waitLogLine(t, "request", id, time.Second); l["outcome"] != "client_disconnected" {
+		t.Errorf("request log line %v, want outcome client_disconnected", l)
+	}
+	e.waitLogLine(t, "function response abandoned; closing its connection", id, time.Second)
+	if n := len(e.logLines(t, "function response drained", id)); n != 0 {
+		t.Errorf("Close mode logged a drain")
+	}
+}
+
+// TestDeadlineCountsFromInvocationStart: Lambda-Runtime-Deadline-Ms is the
+// function timeout from the moment the invocation starts, not from the
+// HTTP request: a request that waited for the only instance still gets
+// its whole timeout.
+func TestDeadlineCountsFromInvocationStart(t *testing.T) {
+	t.Parallel()
+	const functionTimeout, hold = 5 * time.Second, time.Second
+	e := start(t, localgw.Config{Instances: 1, FunctionTimeout: functionTimeout})
+	type seen struct{ StartMs, DeadlineMs int64 }
+	sent := time.Now()
+	results := make([]seen, 2)
+	errs := make(chan error, 2)
+	for i := range results {
+		go func() {
+			resp, err := e.srv.Client().Get(e.url("/deadline?sleep=" + hold.String()))
+			if err == nil {
+				err = json.NewDecoder(resp.Body).Decode(&results[i])
+				resp.Body.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range results {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, second := results[0], results[1]
+	if second.StartMs < first.StartMs {
+		first, second = second, first
+	}
+	for _, r := range results {
+		if got := time.Duration(r.DeadlineMs-r.StartMs) * time.Millisecond; got > functionTimeout || got <= 0 {
+			t.Errorf("deadline %v after the invocation started, want at most the %v timeout", got, functionTimeout)
+		}
+	}
+	// The second invocation started after the first one's hold.
+	if got, want := time.UnixMilli(second.DeadlineMs).Sub(sent), functionTimeout+hold-time.Millisecond; got < want {
+		t.Errorf("the queued invocation's deadline is %v after the request was sent, want at least %v (its own full timeout after waiting %v)", got, want, hold)
 	}
 }
 
@@ -610,6 +786,23 @@ func TestEventFromRequest(t *testing.T) {
 	})
 }
 
+func TestHandlerIsPassed(t *testing.T) {
+	t.Parallel()
+	e := start(t, localgw.Config{Handler: "streamgate.gateway"})
+	resp, err := e.srv.Client().Get(e.url("/echo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got echoed
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Env["_HANDLER"] != "streamgate.gateway" {
+		t.Errorf("_HANDLER = %q, want Config.Handler", got.Env["_HANDLER"])
+	}
+}
+
 func TestRootPathEvent(t *testing.T) {
 	t.Parallel()
 	e := start(t, localgw.Config{Stage: "prod"})
@@ -719,6 +912,13 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"function timeout above 900s", localgw.Config{Bootstrap: fnPath, FunctionTimeout: 16 * time.Minute}, "Lambda's maximum"},
 		{"negative instances", localgw.Config{Bootstrap: fnPath, Instances: -1}, "instances"},
 		{"bad env", localgw.Config{Bootstrap: fnPath, Env: []string{"NOEQUALS"}}, "KEY=VALUE"},
+		{"handler with a space", localgw.Config{Bootstrap: fnPath, Handler: "my handler"}, "without spaces"},
+		{"unknown disconnect mode", localgw.Config{Bootstrap: fnPath, OnDisconnect: "kill"}, `want "drain" or "close"`},
+		{"authorizer TTL above 1h", localgw.Config{Bootstrap: fnPath, Authorizer: &localgw.AuthorizerConfig{TTL: 2 * time.Hour, IdentitySources: []string{"method.request.header.Authorization"}}}, "0 to 3600 seconds"},
+		{"authorizer TTL not whole seconds", localgw.Config{Bootstrap: fnPath, Authorizer: &localgw.AuthorizerConfig{TTL: 1500 * time.Millisecond, IdentitySources: []string{"method.request.header.Authorization"}}}, "whole seconds"},
+		{"authorizer cache without identity sources", localgw.Config{Bootstrap: fnPath, Authorizer: &localgw.AuthorizerConfig{TTL: time.Minute}}, "needs at least one identity source"},
+		{"authorizer identity source", localgw.Config{Bootstrap: fnPath, Authorizer: &localgw.AuthorizerConfig{IdentitySources: []string{"context.foo"}}}, "method.request.header.NAME"},
+		{"authorizer empty key", localgw.Config{Bootstrap: fnPath, Authorizer: &localgw.AuthorizerConfig{APIKeys: []string{"a", ""}}}, "empty API key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := localgw.New(tc.cfg)

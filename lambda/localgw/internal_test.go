@@ -110,7 +110,7 @@ func TestRuntimeAPIRejectsUnknownRequestID(t *testing.T) {
 	if err != nil {
 		t.Skipf("no /bin/sh to stand in for a bootstrap: %v", err)
 	}
-	sb := &sandbox{g: g, readyCh: make(chan struct{}), exitCh: make(chan struct{})}
+	sb := &sandbox{g: g, p: g.fn, readyCh: make(chan struct{}), exitCh: make(chan struct{})}
 	h := sb.routes()
 	for _, path := range []string{"/2018-06-01/runtime/invocation/nope/response", "/2018-06-01/runtime/invocation/nope/error"} {
 		rec := httptest.NewRecorder()
@@ -144,5 +144,125 @@ func TestRuntimeAPIRejectsUnknownRequestID(t *testing.T) {
 	}
 	if err := sb.initFailure(); err == nil || !strings.Contains(err.Error(), "ConfigError: bad config") {
 		t.Errorf("initFailure() = %v", err)
+	}
+}
+
+func TestWildcardMatch(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, s string
+		want       bool
+	}{
+		{"*", "", true},
+		{"*", "arn:aws:execute-api:us-east-1:1:api/stage/GET/a/b", true},
+		{"arn:aws:execute-api:us-east-1:1:api/stage/*/*", "arn:aws:execute-api:us-east-1:1:api/stage/GET/a/b", true},
+		{"arn:aws:execute-api:us-east-1:1:api/stage/*/*", "arn:aws:execute-api:us-east-1:1:api/other/GET/a", false},
+		{"arn:aws:execute-api:us-east-1:1:api/stage/GET/a", "arn:aws:execute-api:us-east-1:1:api/stage/GET/a", true},
+		{"arn:aws:execute-api:us-east-1:1:api/stage/GET/a", "arn:aws:execute-api:us-east-1:1:api/stage/GET/ab", false},
+		{"a?c", "abc", true},
+		{"a?c", "ac", false},
+		{"a*b*c", "aXXbYYc", true},
+		{"a*b*c", "aXXbYY", false},
+		{"GET/A", "GET/a", false}, // resources are case-sensitive
+	} {
+		if got := wildcardMatch(tc.pattern, tc.s); got != tc.want {
+			t.Errorf("wildcardMatch(%q, %q) = %v, want %v", tc.pattern, tc.s, got, tc.want)
+		}
+	}
+}
+
+func TestPolicyDecision(t *testing.T) {
+	const arn = "arn:aws:execute-api:us-east-1:123456789012:local/local/POST/stream"
+	for _, tc := range []struct {
+		name, policy string
+		want         policyDecision
+	}{
+		{"allow, action as a string, statement as an object",
+			`{"Version":"2012-10-17","Statement":{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"arn:aws:execute-api:us-east-1:123456789012:local/local/*/*"}}`, allowed},
+		{"allow, action wildcard and lists",
+			`{"Statement":[{"Action":["execute-api:*"],"Effect":"Allow","Resource":["*"]}]}`, allowed},
+		{"action case does not matter",
+			`{"Statement":[{"Action":"EXECUTE-API:invoke","Effect":"Allow","Resource":"*"}]}`, allowed},
+		{"deny wins over allow",
+			`{"Statement":[{"Action":"*","Effect":"Allow","Resource":"*"},{"Action":"execute-api:Invoke","Effect":"Deny","Resource":"` + arn + `"}]}`, explicitDeny},
+		{"another resource: implicit deny",
+			`{"Statement":[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"arn:aws:execute-api:us-east-1:123456789012:local/local/GET/stream"}]}`, implicitDeny},
+		{"another action: implicit deny",
+			`{"Statement":[{"Action":"s3:GetObject","Effect":"Allow","Resource":"*"}]}`, implicitDeny},
+		{"no statements", `{"Statement":[]}`, implicitDeny},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := parseAuthorizerOutput([]byte(`{"principalId":"p","policyDocument":` + tc.policy + `}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := out.decide(arn); got != tc.want {
+				t.Errorf("decide = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseAuthorizerOutput(t *testing.T) {
+	out, err := parseAuthorizerOutput([]byte(`{"principalId":"u1","policyDocument":{"Statement":[]},` +
+		`"context":{"s":"v","n":12.50,"b":false,"z":null},"usageIdentifierKey":"key1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.principalID != "u1" || out.usageKey != "key1" {
+		t.Errorf("principal %q key %q", out.principalID, out.usageKey)
+	}
+	if diff := cmp.Diff(map[string]string{"s": "v", "n": "12.50", "b": "false", "z": ""}, out.context); diff != "" {
+		t.Errorf("context (-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{
+		`not json`,
+		`{"principalId":"u1"}`,
+		`{"policyDocument":{"Statement":[{"Effect":"Maybe","Action":"*","Resource":"*"}]}}`,
+		`{"policyDocument":{"Statement":[]},"context":{"o":{"a":1}}}`,
+		`{"policyDocument":{"Statement":[]},"context":{"l":[1]}}`,
+		`{"policyDocument":{"Statement":[{"Effect":"Allow","Action":5,"Resource":"*"}]}}`,
+	} {
+		if _, err := parseAuthorizerOutput([]byte(bad)); err == nil {
+			t.Errorf("%s: accepted, want an invalid-output error", bad)
+		}
+	}
+}
+
+func TestRoutePatterns(t *testing.T) {
+	req, err := RoutePatterns([]string{"POST /stream", "any /v1/*", "DELETE /stream/*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method, path string
+		want         bool
+	}{
+		{"POST", "/stream", true},
+		{"GET", "/stream", false},
+		{"POST", "/stream/x", false},
+		{"GET", "/v1/models", true},
+		{"OPTIONS", "/v1/chat/completions", true},
+		{"GET", "/v1", false},
+		{"DELETE", "/stream/abc", true},
+	} {
+		if got := req(tc.method, tc.path); got != tc.want {
+			t.Errorf("%s %s: %v, want %v", tc.method, tc.path, got, tc.want)
+		}
+	}
+	for _, bad := range [][]string{{"/stream"}, {"POST stream"}, {"POST /a*b"}, {}} {
+		if _, err := RoutePatterns(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	for _, tc := range []struct {
+		method, path string
+		want         bool
+	}{
+		{"GET", "/", false}, {"GET", "/healthz", false}, {"OPTIONS", "/stream", false},
+		{"POST", "/stream", true}, {"GET", "/v1/models", true}, {"POST", "/", true}, {"DELETE", "/stream/x", true},
+	} {
+		if got := DefaultRequires(tc.method, tc.path); got != tc.want {
+			t.Errorf("DefaultRequires(%s %s) = %v, want %v", tc.method, tc.path, got, tc.want)
+		}
 	}
 }

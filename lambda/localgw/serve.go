@@ -23,27 +23,43 @@ var (
 	errFunctionLost       = errors.New("the function's response connection broke")
 )
 
-// invocation is one request travelling to an instance and back.
+// invocation is one event travelling to an instance and back.
 type invocation struct {
+	p           *pool
 	id          string // Lambda request id
 	apigwID     string // API Gateway request id
 	event       []byte
 	lambdaTrace string
 
 	resultCh   chan *result  // unbuffered: the request takes the function's answer
-	clientDone chan struct{} // closed when the request no longer waits (ServeHTTP returned)
+	clientDone chan struct{} // closed when the request no longer waits for the answer
 	failed     chan struct{} // closed by fail
 	failOnce   sync.Once
 	failErr    error
 
 	instance atomic.Int32
 	timedOut atomic.Bool
-	aborted  atomic.Bool // localgw closed the function's response connection
+	aborted  atomic.Bool // localgw closed the function's response connection (Close mode)
 
 	// Guarded by the mutex of the sandbox the invocation is bound to.
 	responded     bool // /response or /error received
 	completed     bool // answered for good (202 sent or about to be)
 	deadlineTimer *time.Timer
+}
+
+func (p *pool) newInvocation(apigwID, traceRoot string, event []byte) *invocation {
+	inv := &invocation{
+		p:           p,
+		id:          newUUID(),
+		apigwID:     apigwID,
+		event:       event,
+		lambdaTrace: traceRoot + ";Parent=" + randomHex(8) + ";Sampled=0",
+		resultCh:    make(chan *result),
+		clientDone:  make(chan struct{}),
+		failed:      make(chan struct{}),
+	}
+	inv.instance.Store(-1)
+	return inv
 }
 
 func (inv *invocation) fail(err error) {
@@ -61,11 +77,11 @@ func (inv *invocation) stopDeadline() {
 
 // requeue offers an event that was never sent to a dead child to another
 // instance.
-func (g *Gateway) requeue(inv *invocation) {
+func (p *pool) requeue(inv *invocation) {
 	select {
-	case g.invokeCh <- inv:
+	case p.invokeCh <- inv:
 	case <-inv.clientDone:
-	case <-g.closed:
+	case <-p.g.closed:
 		inv.fail(errGatewayClosed)
 	}
 }
@@ -83,16 +99,88 @@ const (
 type result struct {
 	kind resultKind
 
-	// resultStream: the /response request, whose body the request reads
-	// and forwards; done tells the Runtime API handler whether to answer
-	// 202 (true) or leave the connection aborted (false).
-	req  *http.Request
-	conn net.Conn
-	done chan bool
+	stream *responseStream // resultStream
 
 	body []byte // resultBuffered
 
 	errType, errMsg string // resultError
+}
+
+// responseStream hands a streamed /response body from the Runtime API
+// handler that reads it to the request that forwards it, one piece at a
+// time. The handler is the only reader of the body, so that the request
+// can stop forwarding at any moment (client gone, timeouts) without
+// touching the function's connection: it detaches, and the handler either
+// drains the rest (Drain) or finds its connection closed (Close).
+type responseStream struct {
+	conn   net.Conn
+	pieces chan piece    // unbuffered, handler → request
+	ack    chan struct{} // request → handler: the data piece was forwarded, its buffer is free
+	detach chan struct{} // closed by the request when it stops forwarding
+
+	detachOnce sync.Once
+	mode       DisconnectMode // set before detach is closed
+	why        string         // set before detach is closed: the request's outcome
+	detachedAt time.Time      // set before detach is closed
+}
+
+// piece is either body bytes (valid until acknowledged) or the end of the
+// body: a clean end (err nil, with the error trailers if the function
+// failed mid-stream) or a broken connection.
+type piece struct {
+	data            []byte
+	end             bool
+	err             error
+	errType, errMsg string
+}
+
+func newResponseStream(conn net.Conn) *responseStream {
+	return &responseStream{
+		conn:   conn,
+		pieces: make(chan piece),
+		ack:    make(chan struct{}),
+		detach: make(chan struct{}),
+	}
+}
+
+// stop detaches the request from the stream; it reports whether this call
+// did it (the first one). In Close mode it closes the function's
+// connection at once (safe from any goroutine; it unblocks the handler's
+// pending Read); in Drain mode the handler reads on and discards.
+func (rs *responseStream) stop(inv *invocation, mode DisconnectMode, why string) bool {
+	first := false
+	rs.detachOnce.Do(func() {
+		first = true
+		rs.mode, rs.why, rs.detachedAt = mode, why, time.Now()
+		if mode == Close {
+			inv.aborted.Store(true)
+			if rs.conn != nil {
+				_ = rs.conn.Close()
+			}
+		}
+		close(rs.detach)
+	})
+	return first
+}
+
+func (rs *responseStream) detached() bool {
+	select {
+	case <-rs.detach:
+		return true
+	default:
+		return false
+	}
+}
+
+// logAbandoned records that a function's response stream lost its reader.
+func (g *Gateway) logAbandoned(inv *invocation, mode DisconnectMode, why string) {
+	attrs := []any{"function", inv.p.name, "instance", int(inv.instance.Load()),
+		"request_id", inv.apigwID, "lambda_request_id", inv.id, "why", why, "on_disconnect", string(mode)}
+	if mode == Close {
+		g.log.Info("function response abandoned; closing its connection", attrs...)
+		return
+	}
+	g.log.Info("function response abandoned; draining it until the function ends it or times out", attrs...)
 }
 
 // exchange is the state of one client request.
@@ -112,13 +200,16 @@ type exchange struct {
 	err         error
 	level       slog.Level
 	clientAbort bool
+
+	auth authLog // what the authorizer step did; zero without one
 }
 
-// ServeHTTP turns the request into an API Gateway proxy event, runs it on a
-// free instance and sends back the function's response, streamed if the
-// function streams. A failure after the first byte aborts the connection
-// with panic(http.ErrAbortHandler), which net/http's server recovers: serve
-// the Gateway with an http.Server (or httptest.Server), not a bare
+// ServeHTTP turns the request into an API Gateway proxy event, authorizes
+// it if an authorizer guards its route, runs it on a free instance and
+// sends back the function's response, streamed if the function streams.
+// A failure after the first byte aborts the connection with
+// panic(http.ErrAbortHandler), which net/http's server recovers: serve the
+// Gateway with an http.Server (or httptest.Server), not a bare
 // ResponseRecorder.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{
@@ -159,29 +250,29 @@ func (x *exchange) serve() {
 	}
 
 	ev := g.buildEvent(r, body, x.apigwID, extID, traceRoot, x.start)
+	integrationStart := x.start
+	if g.auth != nil && g.auth.requires(r.Method, ev.Path) {
+		if !x.authorize(ev, traceRoot) {
+			return
+		}
+		// API Gateway's integration timeout does not include the
+		// authorizer's time.
+		integrationStart = time.Now()
+	}
 	event, err := json.Marshal(ev)
 	if err != nil { // cannot happen with strings and maps
 		x.fail(http.StatusInternalServerError, "Internal server error", "event_error", err)
 		return
 	}
-	inv := &invocation{
-		id:          newUUID(),
-		apigwID:     x.apigwID,
-		event:       event,
-		lambdaTrace: traceRoot + ";Parent=" + randomHex(8) + ";Sampled=0",
-		resultCh:    make(chan *result),
-		clientDone:  make(chan struct{}),
-		failed:      make(chan struct{}),
-	}
-	inv.instance.Store(-1)
+	inv := g.fn.newInvocation(x.apigwID, traceRoot, event)
 	x.inv, x.lambdaID = inv, inv.id
 	defer close(inv.clientDone)
 
-	ctx, cancel := context.WithDeadlineCause(r.Context(), x.start.Add(g.cfg.Timeout), errIntegrationTimeout)
+	ctx, cancel := context.WithDeadlineCause(r.Context(), integrationStart.Add(g.cfg.Timeout), errIntegrationTimeout)
 	defer cancel()
 
 	select {
-	case g.invokeCh <- inv:
+	case g.fn.invokeCh <- inv:
 	case <-ctx.Done():
 		x.ended(ctx, "waiting for a free instance")
 		return
@@ -208,7 +299,7 @@ func (x *exchange) serve() {
 	case resultBuffered:
 		x.buffered(res.body)
 	case resultStream:
-		x.stream(ctx, res)
+		x.stream(ctx, res.stream)
 	}
 }
 
@@ -222,11 +313,16 @@ func (x *exchange) ended(ctx context.Context, while string) {
 	x.outcome, x.err = "client_disconnected", fmt.Errorf("client disconnected %s", while)
 }
 
-// fail sends an API Gateway error response (nothing has been sent yet).
+// fail sends an API Gateway error response {"message": message} (nothing
+// has been sent yet).
 func (x *exchange) fail(status int, message, outcome string, err error) {
-	x.outcome, x.err, x.level = outcome, err, slog.LevelWarn
 	b, _ := json.Marshal(message)
-	body := []byte(`{"message": ` + string(b) + `}`)
+	x.failWith(status, []byte(`{"message": `+string(b)+`}`), outcome, err)
+}
+
+// failWith sends an API Gateway error response with the given JSON body.
+func (x *exchange) failWith(status int, body []byte, outcome string, err error) {
+	x.outcome, x.err, x.level = outcome, err, slog.LevelWarn
 	h := x.w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -287,119 +383,126 @@ func (x *exchange) buffered(payload []byte) {
 }
 
 // stream forwards a streamed response: prelude → status and headers, then
-// every body chunk as it arrives, flushed.
-func (x *exchange) stream(ctx context.Context, res *result) {
+// every body piece as it arrives, flushed. It stops forwarding when the
+// client goes away or a timeout ends the client's response; what then
+// happens to the function's response is Config.OnDisconnect's.
+func (x *exchange) stream(ctx context.Context, rs *responseStream) {
 	g := x.g
-	var (
-		once   sync.Once
-		reason error // why we closed the function's connection; errFunctionLost if it broke by itself
-	)
-	abort := func(why error) {
-		once.Do(func() {
-			reason = why
-			x.inv.aborted.Store(true)
-			_ = res.conn.Close()
-		})
-	}
-	finished := false
-	ok := false // answer 202 to the function
-	defer func() { res.done <- ok }()
-
-	stopCtx := context.AfterFunc(ctx, func() { abort(context.Cause(ctx)) })
-	defer stopCtx()
-	idle := time.AfterFunc(g.cfg.IdleTimeout, func() { abort(errIdleTimeout) })
+	ended := false
+	defer func() {
+		if !ended {
+			mode := x.inv.p.onDisconnect
+			if rs.stop(x.inv, mode, x.outcome) {
+				g.logAbandoned(x.inv, mode, x.outcome)
+			}
+		}
+	}()
+	idle := time.NewTimer(g.cfg.IdleTimeout)
 	defer idle.Stop()
 
 	var pp preludeParser
-	buf := make([]byte, 32<<10)
 	for {
-		n, rerr := res.req.Body.Read(buf)
-		if n > 0 {
+		select {
+		case p := <-rs.pieces:
+			if p.end {
+				ended = true
+				x.streamEnded(p, &pp)
+				return
+			}
 			idle.Reset(g.cfg.IdleTimeout)
-			data := buf[:n]
-			if !pp.done {
-				rest, perr := pp.feed(data)
-				if perr != nil {
-					abort(perr)
-					x.fail(http.StatusBadGateway, "Internal server error", "malformed_response", perr)
-					return
-				}
-				if pp.done {
-					if err := x.writePrelude(pp.prelude); err != nil {
-						if x.status == 0 { // invalid prelude
-							abort(err)
-							x.fail(http.StatusBadGateway, "Internal server error", "malformed_response", err)
-							return
-						}
-						abort(errClientGone)
-						x.outcome, x.err = "client_disconnected", err
-						return
-					}
-				}
-				data = rest
+			if !x.forward(p.data, &pp) {
+				return
 			}
-			if len(data) > 0 {
-				if err := x.write(data); err != nil {
-					abort(errClientGone)
-					x.outcome, x.err = "client_disconnected", err
-					return
-				}
-			}
-		}
-		if rerr == nil {
-			continue
-		}
-		if rerr == io.EOF {
-			once.Do(func() { finished = true })
-		} else {
-			once.Do(func() { reason = errFunctionLost })
-		}
-		break
-	}
-
-	if finished {
-		ok = true
-		if t, msg := trailerError(res.req.Trailer); t != "" {
-			err := fmt.Errorf("function error during the stream: %s: %s", t, msg)
-			if x.status == 0 {
-				x.fail(http.StatusBadGateway, "Internal server error", "function_error", err)
-			} else {
-				x.failLate("function_error", err)
-			}
+			rs.ack <- struct{}{}
+		case <-ctx.Done():
+			x.gaveUp(context.Cause(ctx))
 			return
+		case <-idle.C:
+			x.gaveUp(errIdleTimeout)
+			return
+		}
+	}
+}
+
+// forward sends one piece of the function's body to the client; false
+// means the exchange stopped (outcome set).
+func (x *exchange) forward(data []byte, pp *preludeParser) bool {
+	if !pp.done {
+		rest, err := pp.feed(data)
+		if err != nil {
+			x.fail(http.StatusBadGateway, "Internal server error", "malformed_response", err)
+			return false
 		}
 		if !pp.done {
-			x.fail(http.StatusBadGateway, "Internal server error", "malformed_response",
-				errors.New("the streamed response ended before its prelude delimiter (8 NUL bytes)"))
+			return true
+		}
+		if err := x.writePrelude(pp.prelude); err != nil {
+			if x.status == 0 { // invalid prelude
+				x.fail(http.StatusBadGateway, "Internal server error", "malformed_response", err)
+				return false
+			}
+			x.outcome, x.err = "client_disconnected", err
+			return false
+		}
+		data = rest
+	}
+	if len(data) > 0 {
+		if err := x.write(data); err != nil {
+			x.outcome, x.err = "client_disconnected", err
+			return false
+		}
+	}
+	return true
+}
+
+// streamEnded handles the end of the function's body while forwarding it.
+func (x *exchange) streamEnded(p piece, pp *preludeParser) {
+	if p.err != nil { // the connection broke: the function died, or was killed at its timeout
+		err := fmt.Errorf("%w: %v", errFunctionLost, p.err)
+		if x.inv.timedOut.Load() {
+			err = fmt.Errorf("function timed out after %v", x.inv.p.timeout)
+		}
+		if x.status == 0 {
+			x.fail(http.StatusBadGateway, "Internal server error", "function_failed", err)
 			return
 		}
-		x.outcome = "ok"
+		x.failLate("function_failed", err)
 		return
 	}
+	if p.errType != "" {
+		err := fmt.Errorf("function error during the stream: %s: %s", p.errType, p.errMsg)
+		if x.status == 0 {
+			x.fail(http.StatusBadGateway, "Internal server error", "function_error", err)
+		} else {
+			x.failLate("function_error", err)
+		}
+		return
+	}
+	if !pp.done {
+		x.fail(http.StatusBadGateway, "Internal server error", "malformed_response",
+			errors.New("the streamed response ended before its prelude delimiter (8 NUL bytes)"))
+		return
+	}
+	x.outcome = "ok"
+}
 
-	// The function's connection was closed: by us (timeout, idle, client)
-	// or because the function died.
-	var outcome, message string
-	status := http.StatusBadGateway
-	err := reason
+// gaveUp answers the client when the exchange stops waiting for the
+// function's stream: a timeout (504, or an abort once bytes were sent), or
+// the client's own departure.
+func (x *exchange) gaveUp(reason error) {
+	var outcome string
+	var err error
 	switch {
 	case errors.Is(reason, errIntegrationTimeout):
-		outcome, message, status = "integration_timeout", "Endpoint request timed out", http.StatusGatewayTimeout
-		err = fmt.Errorf("integration timeout (%v) during the stream", g.cfg.Timeout)
+		outcome, err = "integration_timeout", fmt.Errorf("integration timeout (%v) during the stream", x.g.cfg.Timeout)
 	case errors.Is(reason, errIdleTimeout):
-		outcome, message, status = "idle_timeout", "Endpoint request timed out", http.StatusGatewayTimeout
-		err = fmt.Errorf("idle timeout: no bytes from the function for %v", g.cfg.IdleTimeout)
-	case errors.Is(reason, errFunctionLost):
-		outcome, message = "function_failed", "Internal server error"
-		if x.inv.timedOut.Load() {
-			err = fmt.Errorf("function timed out after %v", g.cfg.FunctionTimeout)
-		}
-	default: // client gone
+		outcome, err = "idle_timeout", fmt.Errorf("idle timeout: no bytes from the function for %v", x.g.cfg.IdleTimeout)
+	default:
 		x.outcome, x.err = "client_disconnected", errClientGone
 		return
 	}
 	if x.status == 0 {
-		x.fail(status, message, outcome, err)
+		x.fail(http.StatusGatewayTimeout, "Endpoint request timed out", outcome, err)
 		return
 	}
 	x.failLate(outcome, err)
@@ -448,6 +551,13 @@ func (x *exchange) logResult() {
 	if x.lambdaID != "" {
 		attrs = append(attrs, slog.String("lambda_request_id", x.lambdaID),
 			slog.Int("instance", int(x.inv.instance.Load())))
+	}
+	if x.auth.result != "" {
+		attrs = append(attrs, slog.String("authorizer", x.auth.result), slog.Bool("authorizer_cached", x.auth.cached),
+			slog.Float64("authorizer_ms", x.auth.ms))
+		if x.auth.principalID != "" {
+			attrs = append(attrs, slog.String("principal_id", x.auth.principalID))
+		}
 	}
 	if x.clientAbort {
 		attrs = append(attrs, slog.Bool("client_connection_aborted", true))

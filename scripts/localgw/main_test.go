@@ -27,6 +27,13 @@ func TestRejectsBadFlagsWithOneLine(t *testing.T) {
 		{"timeout above 900s", []string{"-bootstrap", self, "-timeout", "901s"}, "maximum integration timeout of 15m0s"},
 		{"no bootstrap", nil, "-bootstrap PATH is required"},
 		{"missing bootstrap", []string{"-bootstrap", "/nonexistent/bootstrap"}, "no such file"},
+		{"unknown disconnect mode", []string{"-bootstrap", self, "-on-disconnect", "kill"}, `want "drain" or "close"`},
+		{"handler with a space", []string{"-bootstrap", self, "-handler", "a b"}, "without spaces"},
+		{"authorizer flags without a handler", []string{"-bootstrap", self, "-api-keys", "k1", "-authorizer-ttl", "0s"}, "-api-keys, -authorizer-ttl need -authorizer-handler"},
+		{"authorizer TTL above 1h", []string{"-bootstrap", self, "-authorizer-handler", "authorizer", "-authorizer-ttl", "2h"}, "0 to 3600 seconds"},
+		{"cache without identity source", []string{"-bootstrap", self, "-authorizer-handler", "authorizer", "-authorizer-identity-source", ""}, "needs at least one identity source"},
+		{"bad route pattern", []string{"-bootstrap", self, "-authorizer-handler", "authorizer", "-authorizer-routes", "POST stream"}, `want "METHOD /path"`},
+		{"missing keys file", []string{"-bootstrap", self, "-authorizer-handler", "authorizer", "-api-keys-file", "/nonexistent/keys"}, "-api-keys-file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr strings.Builder
@@ -51,12 +58,20 @@ func TestServesAndStops(t *testing.T) {
 		t.Fatalf("building the test function: %v\n%s", err, out)
 	}
 
+	// The test function writes its authorizer reports here.
+	t.Setenv("FN_REPORT_DIR", t.TempDir())
+	keys := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(keys, []byte("# the usage plan\nk1\n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"-bootstrap", fn, "-addr", "127.0.0.1:0", "-instances", "2"}, pw, io.Discard)
+		done <- run(ctx, []string{"-bootstrap", fn, "-addr", "127.0.0.1:0", "-instances", "2", "-handler", "fn.main",
+			"-authorizer-handler", "authorizer", "-authorizer-instances", "1", "-api-keys-file", keys, "-authorizer-routes", "GET /chunks"}, pw, io.Discard)
 		pw.Close()
 	}()
 
@@ -64,20 +79,39 @@ func TestServesAndStops(t *testing.T) {
 	if err != nil {
 		t.Fatalf("startup line: %v", err)
 	}
-	m := regexp.MustCompile(`serving (http://\S+/) .* with 2 instances`).FindStringSubmatch(line)
+	m := regexp.MustCompile(`serving (http://\S+/) .* with 2 instances .*_HANDLER=fn.main.* on disconnect drain, authorizer _HANDLER=authorizer \(TTL 5m0s, 1 API keys\)`).FindStringSubmatch(line)
 	if m == nil {
-		t.Fatalf("startup line %q does not give the URL and 2 instances", line)
+		t.Fatalf("startup line %q does not give the URL, 2 instances, the handler, the disconnect mode and the authorizer", line)
 	}
 	go io.Copy(io.Discard, pr)
 
-	resp, err := http.Get(m[1] + "chunks?n=3&gap=10ms")
-	if err != nil {
-		t.Fatal(err)
+	get := func(path, token string) (int, string) {
+		req, _ := http.NewRequest("GET", m[1]+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		return resp.StatusCode, string(body)
 	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || string(body) != "chunk 0\nchunk 1\nchunk 2\n" {
-		t.Fatalf("body %q, err %v", body, err)
+	if code, body := get("chunks?n=3&gap=10ms", ""); code != 401 || body != `{"message":"Unauthorized"}` {
+		t.Errorf("guarded route without a key: %d %s", code, body)
+	}
+	if code, body := get("chunks?n=3&gap=10ms", "allow-k2"); code != 403 || body != `{"message":"Forbidden"}` {
+		t.Errorf("a key outside the keys file: %d %s", code, body)
+	}
+	if code, body := get("chunks?n=3&gap=10ms", "allow-k1"); code != 200 || body != "chunk 0\nchunk 1\nchunk 2\n" {
+		t.Fatalf("with a key of the keys file: %d %q", code, body)
+	}
+	if code, body := get("echo", ""); code != 200 || !strings.Contains(body, `"_HANDLER":"fn.main"`) {
+		t.Errorf("unguarded /echo: %d, want 200 with _HANDLER fn.main in %s", code, body)
 	}
 
 	cancel() // as SIGINT does

@@ -1,9 +1,11 @@
 // Command fn is a small real Lambda function (aws-lambda-go, Runtime API)
 // used by localgw's tests. Its behaviour is chosen by the request path.
+// With _HANDLER=authorizer it is a REQUEST Lambda authorizer instead,
+// whose answer is chosen by the bearer token (see authorize).
 //
 // Environment: FN_MODE=init-error posts /runtime/init/error and exits;
-// FN_MODE=exit exits before starting; FN_REPORT_DIR is where /hang writes
-// what it observed.
+// FN_MODE=exit exits before starting; FN_REPORT_DIR is where /hang,
+// /gated and the authorizer write what they observed.
 package main
 
 import (
@@ -18,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,7 +42,87 @@ func main() {
 	case "exit":
 		log.Fatal("fn: exiting at init as asked")
 	}
+	if os.Getenv("_HANDLER") == "authorizer" {
+		lambda.Start(authorize)
+		return
+	}
 	lambda.Start(handle)
+}
+
+// authorize is a REQUEST authorizer. It records each event it gets
+// (FN_REPORT_DIR/authorizer.log, one line each: token, methodArn; and the
+// last whole event in authorizer-event.json), then answers by the token of
+// "Authorization: Bearer TOKEN":
+//
+//	allow-KEY    Allow on every method of the stage, usageIdentifierKey KEY,
+//	             principalId user-KEY, a context of a string, a number and a bool
+//	allow        the same without a usageIdentifierKey
+//	method-KEY   Allow on this request's methodArn only, key KEY
+//	deny         an explicit Deny on every method of the stage
+//	unauthorized the error "Unauthorized"
+//	boom         another error
+//	no-policy    an answer without policyDocument
+//	nested       a context value that is an object
+//	slow         sleeps 3 s (ignoring its deadline) and allows
+func authorize(ctx context.Context, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (any, error) {
+	token := strings.TrimPrefix(ev.Headers["Authorization"], "Bearer ")
+	if token == "" {
+		token = ev.QueryStringParameters["token"]
+	}
+	appendReport("authorizer.log", "%s %s", token, ev.MethodArn)
+	if b, err := json.Marshal(ev); err == nil {
+		_ = os.WriteFile(os.Getenv("FN_REPORT_DIR")+"/authorizer-event.json", b, 0o644)
+	}
+	// arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH → every
+	// method and path of the stage.
+	parts := strings.SplitN(ev.MethodArn, "/", 3)
+	stageWide := parts[0] + "/" + parts[1] + "/*/*"
+	policy := func(effect, resource string) events.APIGatewayCustomAuthorizerPolicy {
+		return events.APIGatewayCustomAuthorizerPolicy{Version: "2012-10-17", Statement: []events.IAMPolicyStatement{
+			{Action: []string{"execute-api:Invoke"}, Effect: effect, Resource: []string{resource}},
+		}}
+	}
+	allow := func(key, resource string) events.APIGatewayCustomAuthorizerResponse {
+		return events.APIGatewayCustomAuthorizerResponse{
+			PrincipalID:        "user-" + key,
+			PolicyDocument:     policy("Allow", resource),
+			Context:            map[string]any{"tenant": "acme", "tier": 3, "beta": true},
+			UsageIdentifierKey: key,
+		}
+	}
+	switch {
+	case strings.HasPrefix(token, "allow-"):
+		return allow(strings.TrimPrefix(token, "allow-"), stageWide), nil
+	case token == "allow":
+		return allow("", stageWide), nil
+	case strings.HasPrefix(token, "method-"):
+		return allow(strings.TrimPrefix(token, "method-"), ev.MethodArn), nil
+	case token == "deny":
+		return events.APIGatewayCustomAuthorizerResponse{PrincipalID: "denied", PolicyDocument: policy("Deny", stageWide)}, nil
+	case token == "unauthorized":
+		return nil, errors.New("Unauthorized")
+	case token == "no-policy":
+		return map[string]any{"principalId": "x"}, nil
+	case token == "nested":
+		r := allow("k1", stageWide)
+		r.Context = map[string]any{"obj": map[string]any{"a": 1}}
+		return r, nil
+	case token == "slow":
+		time.Sleep(3 * time.Second)
+		return allow("k1", stageWide), nil
+	}
+	return nil, errors.New("boom: unknown token")
+}
+
+// appendReport appends one line to FN_REPORT_DIR/name.
+func appendReport(name, format string, args ...any) {
+	f, err := os.OpenFile(os.Getenv("FN_REPORT_DIR")+"/"+name, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		log.Printf("fn: report: %v", err)
+		return
+	}
+	fmt.Fprintf(f, format+"\n", args...)
+	f.Close()
 }
 
 func handle(ctx context.Context, req events.APIGatewayProxyRequest) (any, error) {
@@ -154,7 +237,51 @@ func handle(ctx context.Context, req events.APIGatewayProxyRequest) (any, error)
 		return resp, nil
 
 	case "/hang":
+		if q["ignore-ctx"] != "" { // ticks on past its deadline, until killed
+			ctx = context.WithoutCancel(ctx)
+		}
 		return hang(ctx, q["id"]), nil
+
+	case "/gated":
+		// "before\n", then, once the test creates FN_REPORT_DIR/<id>.gate,
+		// n lines "after i\n"; it reports how its writes went.
+		id, n := q["id"], atoi(q["n"], 5)
+		return stream(200, map[string]string{"Content-Type": "text/plain"}, func(w *io.PipeWriter) error {
+			if _, err := io.WriteString(w, "before\n"); err != nil {
+				appendReport(id, "write failed before the gate: %v", err)
+				return err
+			}
+			gate := os.Getenv("FN_REPORT_DIR") + "/" + id + ".gate"
+			for wait := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+				if _, err := os.Stat(gate); err == nil {
+					break
+				}
+				if time.Since(wait) > 20*time.Second {
+					appendReport(id, "gate never opened")
+					return errors.New("gate never opened")
+				}
+			}
+			for i := range n {
+				if _, err := fmt.Fprintf(w, "after %d\n", i); err != nil {
+					appendReport(id, "write %d failed: %v (ctx err: %v)", i, err, ctx.Err())
+					return err
+				}
+			}
+			appendReport(id, "wrote all %d (ctx err: %v)", n, ctx.Err())
+			return nil
+		}), nil
+
+	case "/deadline":
+		// When the invocation started (as the function saw it) and the
+		// deadline it was given, after an optional sleep.
+		start := time.Now()
+		deadline, _ := ctx.Deadline()
+		time.Sleep(duration(q["sleep"], 0))
+		b, _ := json.Marshal(map[string]int64{"startMs": start.UnixMilli(), "deadlineMs": deadline.UnixMilli()})
+		return stream(200, map[string]string{"Content-Type": "application/json"}, func(w *io.PipeWriter) error {
+			_, err := w.Write(b)
+			return err
+		}), nil
 
 	case "/crash":
 		log.Printf("fn: crashing on purpose")
