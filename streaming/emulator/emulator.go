@@ -332,13 +332,17 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	attrs := []slog.Attr{
 		slog.String("request_id", requestID),
 		slog.String("operation", op),
-		slog.String("model", modelID),
+	}
+	if modelID != "" {
+		attrs = append(attrs, slog.String("model", modelID))
+	}
+	attrs = append(attrs,
 		slog.String("proto", r.Proto),
 		slog.Int("status", final.Status),
 		slog.String("outcome", final.Outcome),
 		slog.Int("deltas", final.DeltasSent),
 		slog.Int64("duration_ms", final.End.Sub(final.Start).Milliseconds()),
-	}
+	)
 	if res.inputTokens > 0 {
 		attrs = append(attrs, slog.Int("input_tokens", res.inputTokens), slog.Int("output_tokens", res.deltas))
 	}

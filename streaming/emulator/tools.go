@@ -70,7 +70,7 @@ const (
 // the prompt (trimmed, at most 200 bytes; the property's name for an
 // empty prompt), an integer is its "minimum" or a number from 0 to 99
 // derived from the prompt and the property's name (a number: that plus
-// 0.5), a boolean is true, an array holds one item, an object recurses,
+// 0.5), or its "maximum" when that is lower, a boolean is true, an array holds one item, an object recurses,
 // and "anyOf"/"oneOf" take their first alternative.
 func ToolCallFor(prompt, name string, inputSchema []byte) (ToolCall, error) {
 	schema, err := decodeSchema(inputSchema)
@@ -181,16 +181,19 @@ func schemaValue(schema map[string]any, name, prompt string, depth int) any {
 		items, _ := schema["items"].(map[string]any)
 		return []any{schemaValue(items, name, prompt, depth+1)}
 	case "integer", "number":
-		n := json.Number("")
 		if m, ok := schema["minimum"].(json.Number); ok {
-			n = m
-		} else {
-			h := fnv.New32a()
-			h.Write([]byte(prompt + "\x00" + name))
-			v := int64(h.Sum32() % 100)
-			n = json.Number(strconv.FormatInt(v, 10))
-			if typ == "number" {
-				n = json.Number(strconv.FormatInt(v, 10) + ".5")
+			return m
+		}
+		h := fnv.New32a()
+		h.Write([]byte(prompt + "\x00" + name))
+		v := int64(h.Sum32() % 100)
+		n := json.Number(strconv.FormatInt(v, 10))
+		if typ == "number" {
+			n += ".5"
+		}
+		if mx, ok := schema["maximum"].(json.Number); ok {
+			if f, err := mx.Float64(); err == nil && float64(v) > f {
+				return mx
 			}
 		}
 		return n
