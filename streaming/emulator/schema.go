@@ -121,10 +121,10 @@ func (s *bodySchema) validate(path string, v any) error {
 			return fmt.Errorf("%s: %s is not a valid enum value", path, shown)
 		}
 		if s.min != nil && f < *s.min {
-			return fmt.Errorf("%s: %s is not greater or equal to %s", path, shown, formatFloat(*s.min))
+			return fmt.Errorf("%s: %s is not greater or equal to %s", path, shown, strconv.FormatFloat(*s.min, 'f', -1, 64))
 		}
 		if s.max != nil && f > *s.max {
-			return fmt.Errorf("%s: %s is not less or equal to %s", path, shown, formatFloat(*s.max))
+			return fmt.Errorf("%s: %s is not less or equal to %s", path, shown, strconv.FormatFloat(*s.max, 'f', -1, 64))
 		}
 	}
 	return nil

@@ -95,7 +95,7 @@ func decodeSchema(b []byte) (map[string]any, error) {
 }
 
 func toolCallFor(prompt string, tool toolSpec) ToolCall {
-	input := encodeCompact(schemaValue(tool.schema, tool.name, prompt, 0))
+	input := encodeCompact(objectValue(tool.schema, prompt, 0))
 	sum := sha256.Sum256([]byte(tool.name + "\x00" + prompt))
 	return ToolCall{
 		ID:        "tooluse_" + base64.RawURLEncoding.EncodeToString(sum[:16]),
@@ -157,26 +157,7 @@ func schemaValue(schema map[string]any, name, prompt string, depth int) any {
 	typ := schemaType(schema)
 	switch typ {
 	case "object":
-		props, _ := schema["properties"].(map[string]any)
-		var keys []string
-		if req, ok := schema["required"].([]any); ok {
-			for _, r := range req {
-				if s, ok := r.(string); ok && !slices.Contains(keys, s) {
-					keys = append(keys, s)
-				}
-			}
-		}
-		if len(keys) == 0 {
-			for k := range props {
-				keys = append(keys, k)
-			}
-		}
-		obj := make(map[string]any, len(keys))
-		for _, k := range keys {
-			sub, _ := props[k].(map[string]any)
-			obj[k] = schemaValue(sub, k, prompt, depth+1)
-		}
-		return obj
+		return objectValue(schema, prompt, depth)
 	case "array":
 		items, _ := schema["items"].(map[string]any)
 		return []any{schemaValue(items, name, prompt, depth+1)}
@@ -207,6 +188,31 @@ func schemaValue(schema map[string]any, name, prompt string, depth int) any {
 		return name
 	}
 	return truncateUTF8(s, maxStringValue)
+}
+
+// objectValue is the value of an object schema (a tool's input schema is
+// always one, typed or not).
+func objectValue(schema map[string]any, prompt string, depth int) map[string]any {
+	props, _ := schema["properties"].(map[string]any)
+	var keys []string
+	if req, ok := schema["required"].([]any); ok {
+		for _, r := range req {
+			if s, ok := r.(string); ok && !slices.Contains(keys, s) {
+				keys = append(keys, s)
+			}
+		}
+	}
+	if len(keys) == 0 {
+		for k := range props {
+			keys = append(keys, k)
+		}
+	}
+	obj := make(map[string]any, len(keys))
+	for _, k := range keys {
+		sub, _ := props[k].(map[string]any)
+		obj[k] = schemaValue(sub, k, prompt, depth+1)
+	}
+	return obj
 }
 
 // schemaType is a schema's "type" (the first non-null one of a list);
