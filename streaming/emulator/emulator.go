@@ -1,20 +1,56 @@
-// Package emulator is a built-in, deterministic emulator of the Amazon
-// Bedrock Runtime Converse and ConverseStream endpoints.
+// Package emulator is a built-in, deterministic emulator of Amazon Bedrock:
+// the Runtime's Converse, ConverseStream, InvokeModel and
+// InvokeModelWithResponseStream, and the control plane's
+// ListFoundationModels.
 //
 // It exists so that nobody needs an AWS account to run, test or demo
-// streamgate: local mode points the real aws-sdk-go-v2 bedrockruntime client
-// at it through BaseEndpoint, and because it speaks the real wire format
+// streamgate: local mode points the real aws-sdk-go-v2 clients at it
+// through BaseEndpoint, and because it speaks the real wire format
 // (application/vnd.amazon.eventstream frames written with the SDK's own
-// encoder, JSON errors with X-Amzn-ErrorType) the gateway runs the very code
-// path it runs against AWS. Its models (see Models) are chosen by model id
-// and reproduce the situations a streaming gateway must survive: steady and
-// long streams, a slow first token, throttling, a mid-stream exception and
-// a connection cut mid-frame.
+// encoder, JSON errors with X-Amzn-ErrorType, Bedrock's own validation
+// messages) the gateway runs the very code path it runs against AWS.
+// Clients no one here wrote (boto3, the Node AWS SDK v3 over HTTP/2) read
+// it too. NewServer serves it over HTTP/1.1 and HTTP/2 without TLS.
+//
+// Its models (see Models, ImageModelID, EmbeddingModelID) are chosen by
+// model id and reproduce the situations a streaming gateway must survive:
+// steady and long streams, a slow first token, throttling, a mid-stream
+// exception, a connection cut mid-frame, reasoning, tool calls; and the
+// image and embedding models of the InvokeModel routes. Every answer is a
+// pure function of the request; Answer, Reasoning, ToolCallFor,
+// ToolResultAnswer, Image and Embedding compute it for tests elsewhere, so
+// that no test copies the generator.
+//
+// Request bodies per operation and model:
+//
+//   - Converse and ConverseStream: every model in Models. Image blocks are
+//     validated as Bedrock validates them (format enum, base64 bytes, not
+//     empty, magic bytes matching the format); toolUse and toolResult
+//     blocks need a toolConfig.
+//   - InvokeModel and InvokeModelWithResponseStream: text-v1 takes a Titan
+//     Text body ({"inputText", "textGenerationConfig"}); the other models
+//     in Models take an Anthropic Messages body ({"anthropic_version":
+//     "bedrock-2023-05-31", "max_tokens", "messages", ...}) and answer as
+//     Claude does (streamed: chunk events whose bytes are message_start,
+//     content_block_start, content_block_delta, content_block_stop,
+//     message_delta and message_stop JSON, paced like ConverseStream).
+//     ImageModelID takes a Titan Image Generator v2 / Nova Canvas
+//     TEXT_IMAGE body and EmbeddingModelID a Titan Text Embeddings v2 body
+//     (InvokeModel only). Bodies are checked as Bedrock checks them, with
+//     its "Malformed input request: #/..." wording.
+//   - ListFoundationModels (GET /foundation-models): the whole catalogue,
+//     filtered by byProvider, byOutputModality, byInferenceType and
+//     byCustomizationType.
 //
 // Token accounting: inputTokens is the number of whitespace-separated words
-// in all text blocks of all messages plus the system prompt; outputTokens is
-// the number of deltas (words) generated; maxTokens caps the deltas. See
-// Answer for the text of each delta.
+// in all text blocks of all messages plus the system prompt (Titan: of
+// inputText); outputTokens is the number of deltas generated (text,
+// reasoning and tool-input deltas; not the reasoning signature); maxTokens
+// caps the deltas. See Answer for the text of each delta.
+//
+// Records keeps one Record per request (operation, model, the first
+// 64 KiB of the body, protocol, outcome), so that a test can assert what
+// reached "Bedrock", and that nothing did.
 //
 // Two client-side facts show up against a server this fast (both are SDK
 // behaviour, not emulator behaviour, and both also apply against AWS):
@@ -130,8 +166,8 @@ func envSeconds(getenv func(string) string, name string) (time.Duration, error) 
 	return d, nil
 }
 
-// Emulator is an http.Handler serving the Bedrock Runtime Converse and
-// ConverseStream routes. It is safe for concurrent use, and all its state
+// Emulator is an http.Handler serving the Bedrock routes listed on
+// ServeHTTP. It is safe for concurrent use, and all its state
 // lives in the value, so tests can run many emulators side by side.
 type Emulator struct {
 	interval  time.Duration // between deltas at TokensPerSecond
