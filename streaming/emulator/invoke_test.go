@@ -264,6 +264,12 @@ func TestInvokeAnthropic(t *testing.T) {
 		t.Errorf("tool content %+v stop %q, want input %s", got.Content, got.StopReason, call.Input)
 	}
 
+	// tool_choice none: tools offered, none called.
+	got, _ = invoke[anthropicAnswer](t, h.client, "emulator.tools-v1", anthropicBody(prompt, 1000, map[string]any{"tools": tools, "tool_choice": map[string]any{"type": "none"}}))
+	if len(got.Content) != 1 || got.Content[0].Type != "text" || got.Content[0].Text != strings.Join(full, "") || got.StopReason != "end_turn" {
+		t.Errorf("tool_choice none: %+v %q", got.Content, got.StopReason)
+	}
+
 	// The second step: the tool's result.
 	body := anthropicBody(prompt, 1000, map[string]any{"tools": tools})
 	body["messages"] = []any{

@@ -84,7 +84,9 @@ func replyFor(k kind, conv *conversation) (blocks []block, stopReason, stopSeque
 			{typ: blockReasoning, deltas: reasoning, signature: signature},
 			{typ: blockText, deltas: text},
 		}, stop, matchedStop(k, conv, text, stop)
-	case k == kindTools && conv.tools != nil && len(conv.toolResults) > 0:
+	case k == kindTools && len(conv.toolResults) > 0:
+		// Tool results are answered even when no tool may be called now
+		// (Anthropic's tool_choice none).
 		text, stop := capDeltas(toolResultAnswer(conv.toolResults), conv.maxTokens, stopEndTurn)
 		return []block{{typ: blockText, deltas: text}}, stop, ""
 	case k == kindTools && conv.tools != nil:
