@@ -474,7 +474,7 @@ func (s chunkStream) deltas(typ, field string) []string {
 }
 
 func TestInvokeStreamAnthropic(t *testing.T) {
-	const rate = 200
+	const rate = 100
 	h := newHarness(t, Options{TokensPerSecond: rate})
 	const prompt = "Stream me a story"
 	res, err := streamChunks(testContext(t), h.client, "emulator.steady-v1", anthropicBody(prompt, 1000, nil))

@@ -92,7 +92,7 @@ func TestNewServerSettings(t *testing.T) {
 // TestH2CStreamFlushesEachDelta checks that HTTP/2 does not hold deltas
 // back: they arrive spread over the generation time, as over HTTP/1.1.
 func TestH2CStreamFlushesEachDelta(t *testing.T) {
-	const rate = 200
+	const rate = 100
 	url := serve(t, New(Options{TokensPerSecond: rate}))
 	c := newClient(url, func(o *bedrockruntime.Options) { o.HTTPClient = noWriterTo{h2cClient()} })
 	res, err := converseStream(testContext(t), c, streamInput("emulator.steady-v1", "h2 pacing", 0), nil)
