@@ -1,7 +1,10 @@
-// Command emulator serves the built-in Amazon Bedrock Runtime emulator alone,
-// so that a gateway, a load test or any aws-sdk client can be pointed at it
-// (BEDROCK_ENDPOINT=http://127.0.0.1:4010, any static AWS keys) without an
-// AWS account.
+// Command emulator serves the built-in Amazon Bedrock emulator alone (the
+// Runtime's Converse, ConverseStream, InvokeModel and
+// InvokeModelWithResponseStream, and the control plane's
+// ListFoundationModels, over HTTP/1.1 and HTTP/2 without TLS), so that a
+// gateway, a load test or any AWS SDK client (Go, boto3, the Node SDK v3)
+// can be pointed at it (BEDROCK_ENDPOINT=http://127.0.0.1:4010, any static
+// AWS keys) without an AWS account.
 //
 //	go run ./scripts/emulator -addr 127.0.0.1:4010
 //
@@ -65,12 +68,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           emulator.New(opts),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
-	}
-	fmt.Fprintf(stderr, "bedrock emulator listening on http://%s (models: %s)\n", ln.Addr(), strings.Join(emulator.Models(), ", "))
+	srv := emulator.NewServer(emulator.New(opts))
+	srv.ErrorLog = slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn)
+	fmt.Fprintf(stderr, "bedrock emulator listening on http://%s (HTTP/1.1 and h2c; models: %s; InvokeModel only: %s, %s)\n",
+		ln.Addr(), strings.Join(emulator.Models(), ", "), emulator.ImageModelID, emulator.EmbeddingModelID)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

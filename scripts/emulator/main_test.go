@@ -43,7 +43,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 		done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, &stderr)
 	}()
 
-	m := stderr.WaitFor(t, regexp.MustCompile(`^bedrock emulator listening on (http://127\.0\.0\.1:\d+) \(models: ([^)]*)\)\n`), 10*time.Second)
+	m := stderr.WaitFor(t, regexp.MustCompile(`^bedrock emulator listening on (http://127\.0\.0\.1:\d+) \(HTTP/1\.1 and h2c; models: ([^;]*); InvokeModel only: emulator\.image-v1, emulator\.embed-v1\)\n`), 10*time.Second)
 	if want := strings.Join(emulator.Models(), ", "); m[2] != want {
 		t.Errorf("startup line lists %q, want %q", m[2], want)
 	}

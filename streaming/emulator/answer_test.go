@@ -167,6 +167,7 @@ func TestModels(t *testing.T) {
 	want := []string{
 		"emulator.steady-v1", "emulator.fast-v1", "emulator.long-v1", "emulator.slow-start-v1",
 		"emulator.throttle-v1", "emulator.midstream-error-v1", "emulator.truncated-v1", "emulator.timestamp-v1",
+		"emulator.reasoning-v1", "emulator.tools-v1", "emulator.text-v1",
 	}
 	got := Models()
 	if diff := cmp.Diff(want, got); diff != "" {

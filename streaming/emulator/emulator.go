@@ -1,20 +1,56 @@
-// Package emulator is a built-in, deterministic emulator of the Amazon
-// Bedrock Runtime Converse and ConverseStream endpoints.
+// Package emulator is a built-in, deterministic emulator of Amazon Bedrock:
+// the Runtime's Converse, ConverseStream, InvokeModel and
+// InvokeModelWithResponseStream, and the control plane's
+// ListFoundationModels.
 //
 // It exists so that nobody needs an AWS account to run, test or demo
-// streamgate: local mode points the real aws-sdk-go-v2 bedrockruntime client
-// at it through BaseEndpoint, and because it speaks the real wire format
+// streamgate: local mode points the real aws-sdk-go-v2 clients at it
+// through BaseEndpoint, and because it speaks the real wire format
 // (application/vnd.amazon.eventstream frames written with the SDK's own
-// encoder, JSON errors with X-Amzn-ErrorType) the gateway runs the very code
-// path it runs against AWS. Its models (see Models) are chosen by model id
-// and reproduce the situations a streaming gateway must survive: steady and
-// long streams, a slow first token, throttling, a mid-stream exception and
-// a connection cut mid-frame.
+// encoder, JSON errors with X-Amzn-ErrorType, Bedrock's own validation
+// messages) the gateway runs the very code path it runs against AWS.
+// Clients no one here wrote (boto3, the Node AWS SDK v3 over HTTP/2) read
+// it too. NewServer serves it over HTTP/1.1 and HTTP/2 without TLS.
+//
+// Its models (see Models, ImageModelID, EmbeddingModelID) are chosen by
+// model id and reproduce the situations a streaming gateway must survive:
+// steady and long streams, a slow first token, throttling, a mid-stream
+// exception, a connection cut mid-frame, reasoning, tool calls; and the
+// image and embedding models of the InvokeModel routes. Every answer is a
+// pure function of the request; Answer, Reasoning, ToolCallFor,
+// ToolResultAnswer, Image and Embedding compute it for tests elsewhere, so
+// that no test copies the generator.
+//
+// Request bodies per operation and model:
+//
+//   - Converse and ConverseStream: every model in Models. Image blocks are
+//     validated as Bedrock validates them (format enum, base64 bytes, not
+//     empty, magic bytes matching the format); toolUse and toolResult
+//     blocks need a toolConfig.
+//   - InvokeModel and InvokeModelWithResponseStream: text-v1 takes a Titan
+//     Text body ({"inputText", "textGenerationConfig"}); the other models
+//     in Models take an Anthropic Messages body ({"anthropic_version":
+//     "bedrock-2023-05-31", "max_tokens", "messages", ...}) and answer as
+//     Claude does (streamed: chunk events whose bytes are message_start,
+//     content_block_start, content_block_delta, content_block_stop,
+//     message_delta and message_stop JSON, paced like ConverseStream).
+//     ImageModelID takes a Titan Image Generator v2 / Nova Canvas
+//     TEXT_IMAGE body and EmbeddingModelID a Titan Text Embeddings v2 body
+//     (InvokeModel only). Bodies are checked as Bedrock checks them, with
+//     its "Malformed input request: #/..." wording.
+//   - ListFoundationModels (GET /foundation-models): the whole catalogue,
+//     filtered by byProvider, byOutputModality, byInferenceType and
+//     byCustomizationType.
 //
 // Token accounting: inputTokens is the number of whitespace-separated words
-// in all text blocks of all messages plus the system prompt; outputTokens is
-// the number of deltas (words) generated; maxTokens caps the deltas. See
-// Answer for the text of each delta.
+// in all text blocks of all messages plus the system prompt (Titan: of
+// inputText); outputTokens is the number of deltas generated (text,
+// reasoning and tool-input deltas; not the reasoning signature); maxTokens
+// caps the deltas. See Answer for the text of each delta.
+//
+// Records keeps one Record per request (operation, model, the first
+// 64 KiB of the body, protocol, outcome), so that a test can assert what
+// reached "Bedrock", and that nothing did.
 //
 // Two client-side facts show up against a server this fast (both are SDK
 // behaviour, not emulator behaviour, and both also apply against AWS):
@@ -34,6 +70,7 @@
 package emulator
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -129,8 +166,8 @@ func envSeconds(getenv func(string) string, name string) (time.Duration, error) 
 	return d, nil
 }
 
-// Emulator is an http.Handler serving the Bedrock Runtime Converse and
-// ConverseStream routes. It is safe for concurrent use, and all its state
+// Emulator is an http.Handler serving the Bedrock routes listed on
+// ServeHTTP. It is safe for concurrent use, and all its state
 // lives in the value, so tests can run many emulators side by side.
 type Emulator struct {
 	interval  time.Duration // between deltas at TokensPerSecond
@@ -170,18 +207,38 @@ func New(opts Options) *Emulator {
 	return e
 }
 
-// Record describes one Converse or ConverseStream request the emulator
+// Record describes one request to a known operation that the emulator
 // received (unknown routes are only logged), so that tests can check what
-// reached "Bedrock": how many attempts, whether a cancel propagated, how
-// many tokens were paid for.
+// reached "Bedrock": how many attempts, what exactly was sent, whether a
+// cancel propagated, how many tokens were paid for.
 type Record struct {
-	Operation  string // "ConverseStream" or "Converse"
-	ModelID    string // as requested (decoded from the path)
-	Status     int    // HTTP status written; 0 if the client left before one was
-	Outcome    string // "completed", "cancelled" (client context ended before the answer finished), "error" (pre-stream error), "stream-error" (midstream exception), "truncated"
-	DeltasSent int    // deltas written (ConverseStream) or generated (Converse)
+	// Operation is "ConverseStream", "Converse", "InvokeModel",
+	// "InvokeModelWithResponseStream" or "ListFoundationModels".
+	Operation string
+	ModelID   string // as requested (decoded from the path); "" for ListFoundationModels
+	// Body is a copy of the first 64 KiB of the request body, as it
+	// arrived (JSON for every operation here), and BodySize the length of
+	// the whole body, so that a test can check what was sent (toolConfig,
+	// thinking fields, image blocks) without the emulator keeping large
+	// bodies. Callers must not modify Body.
+	Body     []byte
+	BodySize int
+	Query    string // the raw query string (ListFoundationModels' filters)
+	Proto    string // "HTTP/1.1" or "HTTP/2.0"
+	Status   int    // HTTP status written; 0 if the client left before one was
+	// Outcome is "completed", "cancelled" (client context ended before
+	// the answer finished), "error" (an error answer before any stream),
+	// "stream-error" (midstream exception) or "truncated".
+	Outcome string
+	// DeltasSent counts the deltas written (streaming operations) or
+	// generated (the others): text, reasoning and tool-input deltas, not
+	// the reasoning signature; for image-v1 the images, for embed-v1 0.
+	DeltasSent int
 	Start, End time.Time
 }
+
+// maxRecordedBody bounds Record.Body.
+const maxRecordedBody = 64 << 10
 
 // Records returns a snapshot of the requests seen so far, in arrival order;
 // a request still in flight has Outcome "" and zero End. Only the most
@@ -211,8 +268,16 @@ func (e *Emulator) WaitIdle(ctx context.Context) error {
 	}
 }
 
-func (e *Emulator) begin(op, modelID string, start time.Time) *Record {
-	rec := &Record{Operation: op, ModelID: modelID, Start: start}
+func (e *Emulator) begin(r *http.Request, op, modelID string, body []byte, start time.Time) *Record {
+	rec := &Record{
+		Operation: op,
+		ModelID:   modelID,
+		Body:      bytes.Clone(body[:min(len(body), maxRecordedBody)]),
+		BodySize:  len(body),
+		Query:     r.URL.RawQuery,
+		Proto:     r.Proto,
+		Start:     start,
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.inflight == 0 {
@@ -243,10 +308,13 @@ func (e *Emulator) end(rec *Record, status int, outcome string, deltas int) Reco
 	return *rec
 }
 
-// Records for Converse operations.
+// Operations, as Records names them.
 const (
-	opConverseStream = "ConverseStream"
-	opConverse       = "Converse"
+	opConverseStream                = "ConverseStream"
+	opConverse                      = "Converse"
+	opInvokeModel                   = "InvokeModel"
+	opInvokeModelWithResponseStream = "InvokeModelWithResponseStream"
+	opListFoundationModels          = "ListFoundationModels"
 )
 
 // Outcomes.
@@ -269,10 +337,12 @@ type result struct {
 	errorMessage string
 }
 
-// ServeHTTP serves POST /model/{modelId}/converse-stream and
-// POST /model/{modelId}/converse. The request body is always read to the
-// end before anything is written: answering a fast client before its body
-// is drained makes the SDK fail the stream with "use of closed network
+// ServeHTTP serves the Bedrock Runtime routes
+// POST /model/{modelId}/converse-stream, /converse, /invoke and
+// /invoke-with-response-stream, and the bedrock control plane's
+// GET /foundation-models. The request body is always read to the end
+// before anything is written: answering a fast client before its body is
+// drained makes the SDK fail the stream with "use of closed network
 // connection" (aws-sdk-go-v2 issue #2737).
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -291,19 +361,24 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.Int("status", http.StatusNotFound))
 		return
 	}
-	rec := e.begin(op, modelID, start)
+	rec := e.begin(r, op, modelID, body, start)
 	res := e.serve(w, r, rec, op, modelID, body, readErr, start)
 	final := e.end(rec, res.status, res.outcome, res.deltas)
 
 	attrs := []slog.Attr{
 		slog.String("request_id", requestID),
 		slog.String("operation", op),
-		slog.String("model", modelID),
+	}
+	if modelID != "" {
+		attrs = append(attrs, slog.String("model", modelID))
+	}
+	attrs = append(attrs,
+		slog.String("proto", r.Proto),
 		slog.Int("status", final.Status),
 		slog.String("outcome", final.Outcome),
 		slog.Int("deltas", final.DeltasSent),
 		slog.Int64("duration_ms", final.End.Sub(final.Start).Milliseconds()),
-	}
+	)
 	if res.inputTokens > 0 {
 		attrs = append(attrs, slog.Int("input_tokens", res.inputTokens), slog.Int("output_tokens", res.deltas))
 	}
@@ -320,10 +395,14 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // http.ServeMux so that ids containing '/' (ARNs, sent as %2F) and ':' are
 // decoded exactly once and never path-cleaned or redirected.
 func parseRoute(method string, u *url.URL) (op, modelID string, ok bool) {
+	path := u.EscapedPath()
+	if path == "/foundation-models" {
+		return opListFoundationModels, "", method == http.MethodGet
+	}
 	if method != http.MethodPost {
 		return "", "", false
 	}
-	parts := strings.Split(u.EscapedPath(), "/")
+	parts := strings.Split(path, "/")
 	if len(parts) != 4 || parts[0] != "" || parts[1] != "model" || parts[2] == "" {
 		return "", "", false
 	}
@@ -332,6 +411,10 @@ func parseRoute(method string, u *url.URL) (op, modelID string, ok bool) {
 		op = opConverseStream
 	case "converse":
 		op = opConverse
+	case "invoke":
+		op = opInvokeModel
+	case "invoke-with-response-stream":
+		op = opInvokeModelWithResponseStream
 	default:
 		return "", "", false
 	}
@@ -348,6 +431,7 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, rec *Record, op
 		writeError(w, status, typ, msg)
 		return result{status: status, outcome: outcomeError, errorType: typ, errorMessage: msg}
 	}
+	invalid := func(err error) result { return fail(http.StatusBadRequest, "ValidationException", err.Error()) }
 	if readErr != nil {
 		if ctx.Err() != nil {
 			return result{outcome: outcomeCancelled}
@@ -363,108 +447,42 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, rec *Record, op
 	if r.Header.Get("Authorization") == "" {
 		return fail(http.StatusForbidden, "AccessDeniedException", "Missing Authentication Token: the request must be signed with AWS credentials (any static keys will do for the emulator).")
 	}
-	k, ok := resolveModel(modelID)
-	if !ok {
+	if op == opListFoundationModels {
+		return listFoundationModels(w, r)
+	}
+	m := lookupModel(modelID)
+	if m == nil {
 		return fail(http.StatusBadRequest, "ValidationException", "The provided model identifier is invalid.")
 	}
-	req, err := parseRequest(body)
-	if err != nil {
-		return fail(http.StatusBadRequest, "ValidationException", err.Error())
+	switch op {
+	case opConverse, opConverseStream:
+		if !m.chat() {
+			return fail(http.StatusBadRequest, "ValidationException", "This action doesn't support the model that you provided. Try again with a supported text or chat model.")
+		}
+		conv, err := parseConverse(body, m)
+		if err != nil {
+			return invalid(err)
+		}
+		if m.kind == kindThrottle {
+			return throttled(w)
+		}
+		p := e.plan(m.kind, conv)
+		if op == opConverse {
+			return e.converse(ctx, w, rec, &p, conv, start)
+		}
+		return e.converseStream(ctx, w, rec, &p, conv, start)
+	case opInvokeModelWithResponseStream:
+		if !m.streaming {
+			return fail(http.StatusBadRequest, "ValidationException", "The model is unsupported for streaming.")
+		}
 	}
-	if k == kindThrottle {
-		return fail(http.StatusTooManyRequests, "ThrottlingException", "Too many requests, please wait before trying again.")
-	}
-	p := e.plan(k, req)
-	if op == opConverse {
-		return e.converse(ctx, w, rec, p, req, start)
-	}
-	return e.converseStream(ctx, w, rec, p, req, start)
+	return e.invoke(ctx, w, rec, op, m, body, start)
 }
 
-// plan is the schedule of one answer.
-type plan struct {
-	kind         kind
-	deltas       []string // texts; for timestamp-v1 only their count matters
-	stopReason   string   // "" for the failing models
-	initialDelay time.Duration
-	interval     time.Duration
-	nextWord     string // truncated-v1: the word in the frame cut in half
-}
-
-func (e *Emulator) plan(k kind, req *converseRequest) plan {
-	var maxTokens int
-	var stops []string
-	if ic := req.InferenceConfig; ic != nil {
-		if ic.MaxTokens != nil {
-			maxTokens = *ic.MaxTokens
-		}
-		if k != kindTimestamp {
-			stops = ic.StopSequences
-		}
-	}
-	prompt := req.prompt()
-	p := plan{kind: k}
-	p.deltas, p.stopReason = answerFor(k, prompt, maxTokens, stops)
-	switch k {
-	case kindFast:
-	case kindLong:
-		p.interval = e.long / time.Duration(len(naturalAnswer(prompt, true)))
-	case kindSlowStart:
-		p.initialDelay = e.slowStart
-		p.interval = e.interval
-	default:
-		p.interval = e.interval
-	}
-	if k == kindTruncated {
-		full := naturalAnswer(prompt, false)
-		p.nextWord = "cut"
-		if len(full) > len(p.deltas) {
-			p.nextWord = full[len(p.deltas)]
-		}
-	}
-	return p
-}
-
-// generate produces p's deltas at their scheduled times: the first after
-// initialDelay, then one every interval, on an absolute schedule so that
-// slow writes do not make the stream drift. It stops at once when ctx ends.
-func generate(ctx context.Context, p plan, emit func(text string) error) (sent int, err error) {
-	if err := sleep(ctx, p.initialDelay); err != nil {
-		return 0, err
-	}
-	first := time.Now()
-	for i, text := range p.deltas {
-		if i > 0 && p.interval > 0 {
-			if err := sleep(ctx, time.Until(first.Add(time.Duration(i)*p.interval))); err != nil {
-				return sent, err
-			}
-		}
-		if err := ctx.Err(); err != nil {
-			return sent, err
-		}
-		if p.kind == kindTimestamp {
-			text = "t" + strconv.FormatInt(time.Now().UnixNano(), 10) + " "
-		}
-		if err := emit(text); err != nil {
-			return sent, err
-		}
-		sent++
-	}
-	return sent, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+func throttled(w http.ResponseWriter) result {
+	const msg = "Too many requests, please wait before trying again."
+	writeError(w, http.StatusTooManyRequests, "ThrottlingException", msg)
+	return result{status: http.StatusTooManyRequests, outcome: outcomeError, errorType: "ThrottlingException", errorMessage: msg}
 }
 
 func newRequestID() string {

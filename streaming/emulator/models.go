@@ -20,6 +20,55 @@ const (
 	kindMidstreamError
 	kindTruncated
 	kindTimestamp
+	kindReasoning
+	kindTools
+	kindText
+	kindImage
+	kindEmbed
+)
+
+// Model ids of the InvokeModel-only models. They are not in Models(),
+// which lists the models that Converse and ConverseStream accept.
+const (
+	// ImageModelID takes a Titan Image Generator v2 / Nova Canvas
+	// TEXT_IMAGE body and answers {"images": [base64 PNG, ...]}; see Image.
+	ImageModelID = "emulator.image-v1"
+	// EmbeddingModelID takes a Titan Text Embeddings v2 body and answers
+	// {"embedding": [...], "inputTextTokenCount": n}; see Embedding.
+	EmbeddingModelID = "emulator.embed-v1"
+)
+
+// Modalities and inference types, as the bedrock control plane spells them.
+const (
+	modalityText         = "TEXT"
+	modalityImage        = "IMAGE"
+	modalityEmbedding    = "EMBEDDING"
+	inferenceOnDemand    = "ON_DEMAND"
+	inferenceProvisioned = "PROVISIONED"
+)
+
+// model is one entry of the catalogue: what the model does, and what
+// ListFoundationModels says about it.
+type model struct {
+	id             string
+	kind           kind
+	name           string   // modelName
+	input          []string // inputModalities
+	output         string   // the one output modality
+	streaming      bool     // responseStreamingSupported
+	inference      []string // inferenceTypesSupported
+	customizations []string // customizationsSupported
+}
+
+// chat reports whether the model answers Converse, ConverseStream and
+// Anthropic-messages bodies (every model but the image and embedding ones).
+func (m *model) chat() bool { return m.kind != kindImage && m.kind != kindEmbed }
+
+var (
+	textIn        = []string{modalityText}
+	textImageIn   = []string{modalityText, modalityImage}
+	onDemand      = []string{inferenceOnDemand}
+	bothInference = []string{inferenceOnDemand, inferenceProvisioned}
 )
 
 // modelTable is the emulator's catalogue. It is read-only after
@@ -30,18 +79,20 @@ const (
 // maxTokens deltas when the request sets maxTokens (up to
 // maxTimestampDeltas; stop reason max_tokens), so that a latency benchmark
 // can ask for a stream of any length, and the natural length otherwise.
-var modelTable = [...]struct {
-	id   string
-	kind kind
-}{
-	{"emulator.steady-v1", kindSteady},
-	{"emulator.fast-v1", kindFast},
-	{"emulator.long-v1", kindLong},
-	{"emulator.slow-start-v1", kindSlowStart},
-	{"emulator.throttle-v1", kindThrottle},
-	{"emulator.midstream-error-v1", kindMidstreamError},
-	{"emulator.truncated-v1", kindTruncated},
-	{"emulator.timestamp-v1", kindTimestamp},
+var modelTable = [...]model{
+	{"emulator.steady-v1", kindSteady, "Emulator Steady", textImageIn, modalityText, true, bothInference, nil},
+	{"emulator.fast-v1", kindFast, "Emulator Fast", textImageIn, modalityText, true, onDemand, nil},
+	{"emulator.long-v1", kindLong, "Emulator Long", textImageIn, modalityText, true, onDemand, nil},
+	{"emulator.slow-start-v1", kindSlowStart, "Emulator Slow Start", textImageIn, modalityText, true, onDemand, nil},
+	{"emulator.throttle-v1", kindThrottle, "Emulator Throttle", textImageIn, modalityText, true, onDemand, nil},
+	{"emulator.midstream-error-v1", kindMidstreamError, "Emulator Midstream Error", textImageIn, modalityText, true, onDemand, nil},
+	{"emulator.truncated-v1", kindTruncated, "Emulator Truncated", textImageIn, modalityText, true, onDemand, nil},
+	{"emulator.timestamp-v1", kindTimestamp, "Emulator Timestamp", textImageIn, modalityText, true, onDemand, nil},
+	{"emulator.reasoning-v1", kindReasoning, "Emulator Reasoning", textImageIn, modalityText, true, onDemand, nil},
+	{"emulator.tools-v1", kindTools, "Emulator Tools", textImageIn, modalityText, true, onDemand, nil},
+	{"emulator.text-v1", kindText, "Emulator Text", textIn, modalityText, true, bothInference, []string{"FINE_TUNING", "CONTINUED_PRE_TRAINING"}},
+	{ImageModelID, kindImage, "Emulator Image Generator", textIn, modalityImage, false, bothInference, []string{"FINE_TUNING"}},
+	{EmbeddingModelID, kindEmbed, "Emulator Text Embeddings", textIn, modalityEmbedding, false, onDemand, nil},
 }
 
 const (
@@ -64,6 +115,7 @@ const (
 	stopEndTurn      = "end_turn"
 	stopMaxTokens    = "max_tokens"
 	stopStopSequence = "stop_sequence"
+	stopToolUse      = "tool_use"
 )
 
 // inferenceProfilePrefixes are the geographic prefixes of cross-region
@@ -71,16 +123,20 @@ const (
 // front of its own ids so that profile-shaped ids can be tested.
 var inferenceProfilePrefixes = [...]string{"us.", "us-gov.", "eu.", "apac.", "jp.", "au.", "ca.", "global."}
 
-// Models lists the emulator's model ids, for allowlists and for the
-// local-mode default. Besides these exact ids, a request may name a model
+// Models lists the ids of the emulator's models that Converse and
+// ConverseStream accept (all but ImageModelID and EmbeddingModelID), for
+// allowlists and for the local-mode default. Besides these exact ids, a
+// request may name a model
 // with a version suffix (":0"), a geographic inference-profile prefix
 // ("us."), or as a Bedrock foundation-model or inference-profile ARN whose
 // resource id is one of these (for example
 // "arn:aws:bedrock:us-east-1::foundation-model/emulator.fast-v1").
 func Models() []string {
-	ids := make([]string, len(modelTable))
-	for i, m := range modelTable {
-		ids[i] = m.id
+	var ids []string
+	for i := range modelTable {
+		if modelTable[i].chat() {
+			ids = append(ids, modelTable[i].id)
+		}
 	}
 	return ids
 }
@@ -88,14 +144,24 @@ func Models() []string {
 // resolveModel maps a requested model id, inference profile id or ARN to
 // the model's kind.
 func resolveModel(id string) (kind, bool) {
+	m := lookupModel(id)
+	if m == nil {
+		return 0, false
+	}
+	return m.kind, true
+}
+
+// lookupModel maps a requested model id, inference profile id or ARN to
+// its catalogue entry, or nil.
+func lookupModel(id string) *model {
 	if strings.HasPrefix(id, "arn:") {
 		parts := strings.SplitN(id, ":", 6)
 		if len(parts) != 6 || parts[2] != "bedrock" {
-			return 0, false
+			return nil
 		}
 		typ, rest, ok := strings.Cut(parts[5], "/")
 		if !ok || (typ != "foundation-model" && typ != "inference-profile") {
-			return 0, false
+			return nil
 		}
 		id = rest
 	}
@@ -108,12 +174,12 @@ func resolveModel(id string) (kind, bool) {
 	if i := strings.LastIndexByte(id, ':'); i >= 0 && isDigits(id[i+1:]) {
 		id = id[:i]
 	}
-	for _, m := range modelTable {
-		if m.id == id {
-			return m.kind, true
+	for i := range modelTable {
+		if modelTable[i].id == id {
+			return &modelTable[i]
 		}
 	}
-	return 0, false
+	return nil
 }
 
 func isDigits(s string) bool {
@@ -139,18 +205,34 @@ func isDigits(s string) bool {
 // sentence is capitalised. A max_tokens cut simply stops early, so a capped
 // answer is a prefix of the uncapped one (and usually ends with a space).
 //
-// steady-v1, fast-v1, slow-start-v1 and timestamp-v1 share one answer
-// length (40..120 words, from a hash of the prompt), except that
-// timestamp-v1 with maxTokens set sends exactly maxTokens deltas (up to
-// 200000); long-v1 is about 52 KB. For midstream-error-v1 and truncated-v1 the result is the deltas
-// sent before the failure, with an empty stop reason. For timestamp-v1
-// (whose texts are send times), throttle-v1 and unknown ids it is nil, "".
+// steady-v1, fast-v1, slow-start-v1, timestamp-v1, text-v1 and tools-v1
+// (without tools) share one answer (40..120 words, from a hash of the
+// prompt), except that timestamp-v1 with maxTokens set sends exactly
+// maxTokens deltas (up to 200000); long-v1 is about 52 KB. For
+// reasoning-v1 the result is the answer block that follows the reasoning
+// (see Reasoning), with the reasoning's deltas counted against maxTokens
+// first (a cap inside the reasoning leaves no answer: nil, "max_tokens").
+// For midstream-error-v1 and truncated-v1 the result is the deltas sent
+// before the failure, with an empty stop reason. For timestamp-v1 (whose
+// texts are send times), throttle-v1, the image and embedding models and
+// unknown ids it is nil, "".
+//
+// The same answer is text-v1's outputText (InvokeModel with a Titan body,
+// whose maxTokenCount defaults to 512) and the text of an Anthropic
+// Messages answer on the text models. For tools-v1 with tools, see
+// ToolCallFor and ToolResultAnswer.
 func Answer(modelID, prompt string, maxTokens int) (deltas []string, stopReason string) {
 	k, ok := resolveModel(modelID)
-	if !ok || k == kindThrottle || k == kindTimestamp {
+	if !ok || k == kindThrottle || k == kindTimestamp || k == kindImage || k == kindEmbed {
 		return nil, ""
 	}
-	return answerFor(k, prompt, maxTokens, nil)
+	blocks, stop, _ := replyFor(k, &conversation{prompt: prompt, maxTokens: maxTokens})
+	for _, b := range blocks {
+		if b.typ == blockText {
+			return b.deltas, stop
+		}
+	}
+	return nil, stop
 }
 
 // answerFor is Answer with stop sequences. A stop sequence matches a word
@@ -193,7 +275,7 @@ func matchesStop(delta string, stopSequences []string) bool {
 	if len(stopSequences) == 0 {
 		return false
 	}
-	word := strings.TrimRight(delta, ". ")
+	word := stripWord(delta)
 	for _, s := range stopSequences {
 		if s != "" && s == word {
 			return true
@@ -201,6 +283,9 @@ func matchesStop(delta string, stopSequences []string) bool {
 	}
 	return false
 }
+
+// stripWord is a delta without its trailing ". ".
+func stripWord(delta string) string { return strings.TrimRight(delta, ". ") }
 
 // naturalAnswer renders the uncapped answer for prompt. The PRNG is seeded
 // from the prompt's FNV-1a hash, so the answer is a pure function of the

@@ -1,0 +1,45 @@
+package emulator
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"hash/fnv"
+)
+
+// Bounds of reasoning-v1's reasoning, in words (deltas).
+const (
+	minReasoningWords = 12
+	maxReasoningWords = 36
+)
+
+// Reasoning returns what emulator.reasoning-v1 thinks before it answers
+// prompt: the reasoning deltas (one word a delta, the convention of
+// Answer), sent as reasoningContent text deltas of content block 0, and
+// the signature sent after them as one reasoningContent signature delta.
+// The answer itself follows in content block 1; Answer gives its deltas.
+//
+// With maxTokens set, the reasoning's deltas count first: a cap inside
+// the reasoning ends the answer there with max_tokens, without a
+// signature and without an answer block. Thinking disabled by the request
+// (additionalModelRequestFields or the Anthropic body's
+// {"thinking": {"type": "disabled"}}) leaves only the answer.
+func Reasoning(prompt string) (deltas []string, signature string) {
+	return reasoningFor(prompt)
+}
+
+func reasoningFor(prompt string) ([]string, string) {
+	seedText := "\x00reasoning\x00" + prompt
+	h := fnv.New64a()
+	h.Write([]byte(seedText))
+	n := minReasoningWords + int(h.Sum64()%uint64(maxReasoningWords-minReasoningWords+1))
+	words := naturalAnswer(seedText, false)[:n]
+	deltas := make([]string, n)
+	copy(deltas, words)
+	deltas[n-1] = stripWord(deltas[n-1]) + "."
+	text := ""
+	for _, d := range deltas {
+		text += d
+	}
+	sum := sha256.Sum256([]byte("emulator reasoning signature\x00" + text))
+	return deltas, base64.StdEncoding.EncodeToString(sum[:])
+}
