@@ -56,13 +56,8 @@ func loadLocalSettings(getenv func(string) string) (localSettings, error) {
 	return s, nil
 }
 
-// The local-mode defaults for the emulator's image and embedding models
-// and the in-process S3 bucket.
-const (
-	emulatorImageModel     = "emulator.image-v1"
-	emulatorEmbeddingModel = "emulator.embed-v1"
-	localImagesBucket      = "streamgate-images"
-)
+// localImagesBucket is the bucket of local mode's in-process S3.
+const localImagesBucket = "streamgate-images"
 
 // httpAndH2C is HTTP/1.1 plus HTTP/2 without TLS, so that
 // `curl --http2-prior-knowledge` and HTTP/2 clients such as the Node AWS SDK
@@ -139,8 +134,8 @@ func runLocal(getenv func(string) string) error {
 		defaults := map[string]string{
 			"MODEL_ID":           "emulator.steady-v1",
 			"ALLOWED_MODELS":     strings.Join(emulator.Models(), ","),
-			"IMAGE_MODEL_ID":     emulatorImageModel,
-			"EMBEDDING_MODEL_ID": emulatorEmbeddingModel,
+			"IMAGE_MODEL_ID":     emulator.ImageModelID,
+			"EMBEDDING_MODEL_ID": emulator.EmbeddingModelID,
 			// emulator.long-v1 is ~8,700 one-word deltas: whole by default.
 			"MAX_TOKENS": "16384",
 		}
@@ -162,7 +157,7 @@ func runLocal(getenv func(string) string) error {
 		if err != nil {
 			return fmt.Errorf("starting the Bedrock emulator: %w", err)
 		}
-		emu = &http.Server{Handler: emulator.New(opts), ReadHeaderTimeout: 10 * time.Second, Protocols: httpAndH2C()}
+		emu = emulator.NewServer(emulator.New(opts))
 		go emu.Serve(ln)
 		defer emu.Close()
 		local.endpoint = "http://" + ln.Addr().String()
