@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/streaming/emulator"
+	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
 // bootstrapPath is the real binary, built once for the host by TestMain.
@@ -44,6 +45,7 @@ type localProcess struct {
 	banner string
 	url    string
 	stderr *strings.Builder
+	stdout *streamtest.Buffer // the JSON log lines
 	exited chan error
 }
 
@@ -59,11 +61,12 @@ func startLocal(t *testing.T, env ...string) *localProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout = io.Discard
+	stdout := &streamtest.Buffer{}
+	cmd.Stdout = stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &localProcess{cmd: cmd, stderr: &strings.Builder{}, exited: make(chan error, 1)}
+	p := &localProcess{cmd: cmd, stderr: &strings.Builder{}, stdout: stdout, exited: make(chan error, 1)}
 	lines := bufio.NewScanner(stderr)
 	bannerSeen := make(chan string, 1)
 	go func() {
@@ -94,7 +97,8 @@ func cleanEnv() []string {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case "PORT", "HOST", "UPSTREAM", "BEDROCK_ENDPOINT", "MODEL_ID", "ALLOWED_MODELS", "MAX_TOKENS", "AWS_LAMBDA_RUNTIME_API":
+		case "PORT", "HOST", "UPSTREAM", "BEDROCK_ENDPOINT", "MODEL_ID", "ALLOWED_MODELS", "MAX_TOKENS", "AWS_LAMBDA_RUNTIME_API",
+			"API_KEYS", "S3_ENDPOINT", "IMAGES_BUCKET", "IMAGE_MODEL_ID", "EMBEDDING_MODEL_ID", "CANCEL_TABLE", "CORS_ALLOW_ORIGINS":
 			continue
 		}
 		env = append(env, kv)
