@@ -331,7 +331,9 @@ func TestMockDeployment(t *testing.T) {
 	if _, ok := updated[oldDeployment]; ok {
 		t.Errorf("after the update the stack still has %s", oldDeployment)
 	}
-	var deployments struct{ Items []struct{ Id, Description string } }
+	var deployments struct {
+		Items []struct{ Id, Description string }
+	}
 	m.json(&deployments, "apigateway", "get-deployments", "--rest-api-id", api)
 	var descriptions []string
 	for _, d := range deployments.Items {
