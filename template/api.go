@@ -227,7 +227,7 @@ func gatewayResponses() []gatewayResponse {
 		{id: "GatewayResponseQuotaExceeded", responseType: "QUOTA_EXCEEDED", openAIType: "rate_limit_error",
 			message: "This API key has used up its request quota for the period."},
 		{id: "GatewayResponseUnauthorized", responseType: "UNAUTHORIZED", openAIType: "authentication_error",
-			message: "No API key: " + keyHelp + ".", headers: map[string]string{"WWW-Authenticate": "Bearer"}},
+			message: "Missing or malformed API key: " + keyHelp + ".", headers: map[string]string{"WWW-Authenticate": "Bearer"}},
 		// An unknown key: API Gateway says 403 Forbidden; clients of
 		// OpenAI's API expect 401 for a wrong key, as local mode answers.
 		{id: "GatewayResponseInvalidApiKey", responseType: "INVALID_API_KEY", status: "401", openAIType: "authentication_error",
