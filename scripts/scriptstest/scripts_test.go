@@ -389,6 +389,7 @@ func TestDeployFailsEarly(t *testing.T) {
 		{"emulator model, dry run", append([]string{"--dry-run", "--model-id", "emulator.steady-v1"}, base...), nil, withAWS, "emulator models exist only in local mode"},
 		{"authorizer cache over an hour, dry run", append([]string{"--dry-run", "--authorizer-cache-seconds", "7200"}, base...), nil, withAWS, "-authorizer-cache-seconds=7200 is out of range"},
 		{"bad origin, dry run", append([]string{"--dry-run", "--cors-allow-origins", "https://chat.example.com/"}, base...), nil, withAWS, "is not an origin"},
+		{"authorizer cache without keys, dry run", append([]string{"--dry-run", "--api-key-required", "false", "--authorizer-cache-seconds", "60"}, base...), nil, withAWS, "there is no authorizer to cache"},
 		{"key file without a key", append([]string{"--api-key-required", "false", "--api-key-file", "k"}, base...), nil, withAWS, "--api-key-file with --api-key-required false: the stack has no API key"},
 		{"provisioned not a number", append([]string{"--provisioned-concurrency", "some"}, base...), nil, withAWS, "--provisioned-concurrency must be a whole number, got 'some'"},
 		{"bad switch", append([]string{"--api-key-required", "yes"}, base...), nil, withAWS, "--api-key-required must be true or false, got 'yes'"},
