@@ -99,8 +99,9 @@ func startMoto(t *testing.T, ctx context.Context) *moto {
 		cmd.Process.Kill()
 		<-exited
 	})
+	client := &http.Client{Timeout: 5 * time.Second}
 	for deadline := time.Now().Add(60 * time.Second); ; {
-		resp, err := http.Get(m.endpoint + "/moto-api/")
+		resp, err := client.Get(m.endpoint + "/moto-api/")
 		if err == nil {
 			resp.Body.Close()
 			break
