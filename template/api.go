@@ -217,8 +217,12 @@ type gatewayResponse struct {
 	headers          map[string]string // extra headers, as static values
 }
 
-func gatewayResponses() []gatewayResponse {
-	const keyHelp = "send a key of this API as Authorization: Bearer KEY or x-api-key: KEY"
+func gatewayResponses(o options) []gatewayResponse {
+	keyHelp := "send a key of this API as Authorization: Bearer KEY or x-api-key: KEY"
+	if o.AuthorizerCacheSeconds > 0 {
+		// A cached authorizer reads the key from Authorization only.
+		keyHelp = "send a key of this API as Authorization: Bearer KEY"
+	}
 	return []gatewayResponse{
 		{id: "GatewayResponseDefault4xx", responseType: "DEFAULT_4XX", openAIType: "invalid_request_error"},
 		{id: "GatewayResponseDefault5xx", responseType: "DEFAULT_5XX", openAIType: "api_error", retryable: true},
@@ -253,7 +257,7 @@ func addGatewayResponses(t *cloudformation.Template, o options) {
 	case 1:
 		allowOrigin = origins[0]
 	}
-	for _, g := range gatewayResponses() {
+	for _, g := range gatewayResponses(o) {
 		code := `"$context.error.responseType"`
 		if g.code != "" {
 			code = jsonString(g.code)

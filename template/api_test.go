@@ -157,6 +157,11 @@ func TestAuthorizer(t *testing.T) {
 			if diff := cmp.Diff(tc.identitySource, a["IdentitySource"]); diff != "" {
 				t.Errorf("IdentitySource (-want +got):\n%s", diff)
 			}
+			// The 401s tell how to send the key that this setting accepts.
+			body := get(t, d.props(t, "GatewayResponseUnauthorized"), "ResponseTemplates", "application/json").(string)
+			if mentions := strings.Contains(body, "x-api-key"); mentions != (tc.identitySource == nil) {
+				t.Errorf("the 401 mentions x-api-key: %v, want %v: %s", mentions, tc.identitySource == nil, body)
+			}
 			want := "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${AuthorizerFunction.Arn}/invocations"
 			if got := resourceString(t, a["AuthorizerUri"]); got != want {
 				t.Errorf("AuthorizerUri %q", got)
