@@ -23,14 +23,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/streamgate/streamgate/lambda/apigw"
+	"github.com/streamgate/streamgate/lambda/authorizer"
 	"github.com/streamgate/streamgate/streaming"
 )
 
 func main() {
 	var err error
-	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
+	switch {
+	case os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" && os.Getenv("_HANDLER") == authorizer.HandlerName:
+		// The stack's second function: the same zip, Handler "authorizer".
+		authorizer.Start(slog.New(slog.NewJSONHandler(os.Stdout, nil)))
+	case os.Getenv("AWS_LAMBDA_RUNTIME_API") != "":
 		err = runLambda(context.Background(), os.Getenv)
-	} else {
+	default:
 		err = runLocal(os.Getenv)
 	}
 	if err != nil {

@@ -13,8 +13,10 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // goldenCases are the configurations whose whole template is kept in
-// testdata/: the defaults (YAML and JSON), and a template with several
-// kinds of model id, no API key and the longest timeout.
+// testdata/: the defaults (YAML and JSON); a template with several kinds
+// of model id, no API key, the longest timeout and a list of CORS
+// origins; and one with a cached authorizer, one CORS origin, other image
+// and embedding models and provisioned concurrency.
 type goldenCase struct {
 	name, file string
 	args       []string
@@ -31,6 +33,15 @@ func goldenCases() []goldenCase {
 			"-api-key-required=false",
 			"-integration-timeout-ms", "900000",
 			"-function-timeout-seconds", "900",
+			"-cors-allow-origins", "https://chat.example.com,https://admin.example.com",
+		}},
+		{"keys cached, provisioned", "template-keys.yaml", []string{
+			"-model-id", "eu.anthropic.claude-sonnet-4-20250514-v1:0",
+			"-image-model-id", "amazon.nova-canvas-v1:0",
+			"-embedding-model-id", "cohere.embed-multilingual-v3",
+			"-authorizer-cache-seconds", "300",
+			"-cors-allow-origins", "https://chat.example.com",
+			"-provisioned-concurrency", "5",
 		}},
 	}
 }

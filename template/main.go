@@ -1,22 +1,28 @@
 // Command template writes streamgate's CloudFormation template with
-// goformation v7: a Regional REST API whose routes reach the Lambda
-// function through a streaming Lambda proxy integration
-// (ResponseTransferMode STREAM, the response-streaming-invocations Uri),
-// the function (provided.al2023, arm64), an IAM role that may invoke only
-// the allowed Bedrock models and write only its own log group, access
-// logs, throttling, and an optional API key with its usage plan.
+// goformation v7: a Regional REST API whose routes (every route of the
+// gateway) reach the Lambda function's alias through streaming Lambda
+// proxy integrations (ResponseTransferMode STREAM, the
+// response-streaming-invocations Uri); the function (provided.al2023,
+// arm64) with reserved and optional provisioned concurrency; a REQUEST
+// Lambda authorizer (the same zip, Handler "authorizer") that makes the
+// Bearer token or x-api-key the usage plan's API key; an IAM role that
+// grants each route what it calls; the cancel table, the images bucket,
+// access logs, throttling, a dashboard and alarms.
 //
 // Usage:
 //
 //	go run ./template [-o FILE] [-format yaml|json] [-model-id ID]
-//	    [-allowed-models ID,ID...] [-integration-timeout-ms MS]
-//	    [-function-timeout-seconds S] [-api-key-required=true|false]
+//	    [-allowed-models ID,ID...] [-image-model-id ID] [-embedding-model-id ID]
+//	    [-integration-timeout-ms MS] [-function-timeout-seconds S]
+//	    [-api-key-required=true|false] [-authorizer-cache-seconds S]
+//	    [-cors-allow-origins LIST] [-region REGION]
 //
-// The flags are what must be known when the template is written (the IAM
-// grant is computed from the allowed models); each also sets the default
-// of the matching CloudFormation parameter. Everything else is a parameter
-// set at deploy time (see README-deploy.md). Out-of-range values are
-// refused with an error that names the flag.
+// The flags are what must be known when the template is written: the IAM
+// grant is computed from the models, and everything that API Gateway
+// serves from a deployment snapshot is written into the API's resources
+// (see deploymentID). Everything else is a parameter set at deploy time
+// (README, "Deploy to AWS"). Out-of-range values are refused with an error
+// that names the flag; -region only adds warnings.
 //
 // goformation v7 predates ResponseTransferMode, and cannot put a Ref into
 // an integer property: the overlay type adds such properties to
@@ -46,6 +52,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	o, err := parseOptions(args, stderr)
 	if err != nil {
 		return err
+	}
+	for _, w := range regionWarnings(o.Region, append(append([]model{}, o.AllowedModels...), o.ImageModel, o.EmbeddingModel)) {
+		fmt.Fprintln(stderr, "template: warning:", w)
 	}
 	out, err := generate(o)
 	if err != nil {

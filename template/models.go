@@ -32,10 +32,19 @@ var (
 // for it.
 type model struct {
 	ID string
-	// Resources are the IAM resources for bedrock:InvokeModel and
-	// bedrock:InvokeModelWithResponseStream, each either a literal ARN or a
-	// goformation Fn::Sub (see subARN).
-	Resources []arnSpec
+	// Direct are the ARNs a request for the model is checked against
+	// first: the foundation model in this Region, the inference profile, or
+	// the ARN given as the id. Each is a literal ARN or an Fn::Sub string
+	// (see arnSpec).
+	Direct []arnSpec
+	// ViaProfile are the foundation models a cross-Region inference
+	// profile may route the request to, in any Region; IAM checks them
+	// too. They are granted only on condition that the request comes
+	// through the profile (bedrock:InferenceProfileArn is Profile), so the
+	// role cannot call the base model on demand, in any Region, directly.
+	ViaProfile []arnSpec
+	// Profile is the system inference profile's ARN when the model is one.
+	Profile *arnSpec
 }
 
 // arnSpec is an ARN for the IAM grant: Sub is true when it holds
@@ -45,18 +54,29 @@ type arnSpec struct {
 	Sub bool
 }
 
+// value is the ARN as the template writes it.
+func (a arnSpec) value() any {
+	if a.Sub {
+		return sub(a.ARN)
+	}
+	return a.ARN
+}
+
 // parseModel checks a model id and computes the ARNs to grant for it:
 //
-//   - a foundation model id: arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/ID
+//   - a foundation model id: arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/ID;
 //   - a cross-Region inference profile id (geo prefix such as "us."): the
 //     profile in this account and Region,
 //     arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/ID,
-//     plus the base model (the id without its prefix) in every Region,
-//     arn:${AWS::Partition}:bedrock:*::foundation-model/BASE, because the
-//     profile may route the request to any Region of its geography (or, for
-//     "global.", of the world) and IAM checks the base model there;
+//     and, through the profile only, the base model (the id without its
+//     prefix) in every Region of its geography,
+//     arn:${AWS::Partition}:bedrock:*::foundation-model/BASE. A "global."
+//     profile also routes to the Region-less base model ARN,
+//     arn:${AWS::Partition}:bedrock:::foundation-model/BASE, which IAM
+//     checks for requests that leave the geography; it is granted
+//     explicitly rather than left to the * Region;
 //   - a full ARN: granted as it is; a system inference profile ARN also
-//     grants its base model in every Region, as above.
+//     grants its base model through the profile, as above.
 func parseModel(id string) (model, error) {
 	switch {
 	case id == "":
@@ -74,15 +94,27 @@ func parseModel(id string) (model, error) {
 		if !modelIDPattern.MatchString(base) {
 			return model{}, fmt.Errorf("model %q: inference profile %q names no base model after %q", id, id, geo)
 		}
-		return model{ID: id, Resources: []arnSpec{
-			{ARN: "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/" + id, Sub: true},
-			{ARN: "arn:${AWS::Partition}:bedrock:*::foundation-model/" + base, Sub: true},
-		}}, nil
+		profile := arnSpec{ARN: "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/" + id, Sub: true}
+		return model{ID: id, Direct: []arnSpec{profile}, ViaProfile: baseModels("${AWS::Partition}", geo, base, true), Profile: &profile}, nil
 	}
-	return model{ID: id, Resources: []arnSpec{
+	return model{ID: id, Direct: []arnSpec{
 		{ARN: "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/" + id, Sub: true},
 	}}, nil
 }
+
+// baseModels are the foundation-model ARNs a cross-Region profile routes
+// to: every Region, and for "global." also the Region-less ARN.
+func baseModels(partition, geo, base string, isSub bool) []arnSpec {
+	out := []arnSpec{{ARN: "arn:" + partition + ":bedrock:*::foundation-model/" + base, Sub: isSub}}
+	if geo == globalPrefix {
+		out = append(out, arnSpec{ARN: "arn:" + partition + ":bedrock:::foundation-model/" + base, Sub: isSub})
+	}
+	return out
+}
+
+// globalPrefix marks the global cross-Region inference profiles, which may
+// route a request to any commercial Region.
+const globalPrefix = "global."
 
 func parseModelARN(arn string) (model, error) {
 	m := modelARNPattern.FindStringSubmatch(arn)
@@ -90,10 +122,12 @@ func parseModelARN(arn string) (model, error) {
 		return model{}, fmt.Errorf("model %q: not a Bedrock ARN (arn:PARTITION:bedrock:REGION:ACCOUNT:TYPE/ID)", arn)
 	}
 	partition, resourceType, resourceID := m[1], m[4], m[5]
-	out := model{ID: arn, Resources: []arnSpec{{ARN: arn}}}
+	self := arnSpec{ARN: arn}
+	out := model{ID: arn, Direct: []arnSpec{self}}
 	if resourceType == "inference-profile" {
-		if _, base, ok := splitGeo(resourceID); ok && modelIDPattern.MatchString(base) {
-			out.Resources = append(out.Resources, arnSpec{ARN: "arn:" + partition + ":bedrock:*::foundation-model/" + base})
+		if geo, base, ok := splitGeo(resourceID); ok && modelIDPattern.MatchString(base) {
+			out.ViaProfile = baseModels(partition, geo, base, false)
+			out.Profile = &self
 		}
 	}
 	return out, nil
@@ -133,13 +167,14 @@ func parseModels(list string) ([]model, error) {
 	return out, nil
 }
 
-// grantARNs lists the IAM resources for all models, without duplicates (two
-// profiles of one base model share its foundation-model ARN).
-func grantARNs(models []model) []arnSpec {
+// uniqueARNs lists the ARNs that pick returns for the models, without
+// duplicates (two profiles of one base model share its foundation-model
+// ARN), in order.
+func uniqueARNs(models []model, pick func(model) []arnSpec) []arnSpec {
 	var out []arnSpec
 	seen := map[arnSpec]bool{}
 	for _, m := range models {
-		for _, r := range m.Resources {
+		for _, r := range pick(m) {
 			if !seen[r] {
 				seen[r] = true
 				out = append(out, r)

@@ -8,40 +8,52 @@ import (
 )
 
 func TestParseModel(t *testing.T) {
+	const (
+		region  = "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/"
+		profile = "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/"
+		any     = "arn:${AWS::Partition}:bedrock:*::foundation-model/"
+		none    = "arn:${AWS::Partition}:bedrock:::foundation-model/"
+	)
+	sub := func(arn string) arnSpec { return arnSpec{arn, true} }
+	lit := func(arn string) arnSpec { return arnSpec{arn, false} }
 	for _, tc := range []struct {
-		id      string
-		want    []arnSpec
-		wantErr string
+		id          string
+		direct, via []arnSpec
+		profile     *arnSpec
+		wantErr     string
 	}{
-		{id: "anthropic.claude-3-5-haiku-20241022-v1:0", want: []arnSpec{
-			{"arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0", true},
-		}},
-		{id: "anthropic.claude-3-sonnet-20240229-v1:0:200k", want: []arnSpec{
-			{"arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/anthropic.claude-3-sonnet-20240229-v1:0:200k", true},
-		}},
-		{id: "us.anthropic.claude-sonnet-4-20250514-v1:0", want: []arnSpec{
-			{"arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0", true},
-			{"arn:${AWS::Partition}:bedrock:*::foundation-model/anthropic.claude-sonnet-4-20250514-v1:0", true},
-		}},
-		{id: "jp.anthropic.claude-sonnet-4-5-20250929-v1:0", want: []arnSpec{
-			{"arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/jp.anthropic.claude-sonnet-4-5-20250929-v1:0", true},
-			{"arn:${AWS::Partition}:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0", true},
-		}},
-		{id: "au.anthropic.claude-sonnet-4-5-20250929-v1:0", want: []arnSpec{
-			{"arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/au.anthropic.claude-sonnet-4-5-20250929-v1:0", true},
-			{"arn:${AWS::Partition}:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0", true},
-		}},
-		{id: "ca.amazon.nova-lite-v1:0", want: []arnSpec{
-			{"arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/ca.amazon.nova-lite-v1:0", true},
-			{"arn:${AWS::Partition}:bedrock:*::foundation-model/amazon.nova-lite-v1:0", true},
-		}},
-		{id: "arn:aws-us-gov:bedrock:us-gov-west-1:111122223333:inference-profile/us-gov.anthropic.claude-3-haiku-20240307-v1:0", want: []arnSpec{
-			{"arn:aws-us-gov:bedrock:us-gov-west-1:111122223333:inference-profile/us-gov.anthropic.claude-3-haiku-20240307-v1:0", false},
-			{"arn:aws-us-gov:bedrock:*::foundation-model/anthropic.claude-3-haiku-20240307-v1:0", false},
-		}},
-		{id: "arn:aws:bedrock:us-east-1:111122223333:provisioned-model/abc123", want: []arnSpec{
-			{"arn:aws:bedrock:us-east-1:111122223333:provisioned-model/abc123", false},
-		}},
+		{id: "anthropic.claude-3-5-haiku-20241022-v1:0", direct: []arnSpec{sub(region + "anthropic.claude-3-5-haiku-20241022-v1:0")}},
+		{id: "anthropic.claude-3-sonnet-20240229-v1:0:200k", direct: []arnSpec{sub(region + "anthropic.claude-3-sonnet-20240229-v1:0:200k")}},
+		{id: "us.anthropic.claude-sonnet-4-20250514-v1:0",
+			direct:  []arnSpec{sub(profile + "us.anthropic.claude-sonnet-4-20250514-v1:0")},
+			via:     []arnSpec{sub(any + "anthropic.claude-sonnet-4-20250514-v1:0")},
+			profile: &arnSpec{profile + "us.anthropic.claude-sonnet-4-20250514-v1:0", true}},
+		{id: "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+			direct:  []arnSpec{sub(profile + "global.anthropic.claude-sonnet-4-5-20250929-v1:0")},
+			via:     []arnSpec{sub(any + "anthropic.claude-sonnet-4-5-20250929-v1:0"), sub(none + "anthropic.claude-sonnet-4-5-20250929-v1:0")},
+			profile: &arnSpec{profile + "global.anthropic.claude-sonnet-4-5-20250929-v1:0", true}},
+		{id: "jp.anthropic.claude-sonnet-4-5-20250929-v1:0",
+			direct:  []arnSpec{sub(profile + "jp.anthropic.claude-sonnet-4-5-20250929-v1:0")},
+			via:     []arnSpec{sub(any + "anthropic.claude-sonnet-4-5-20250929-v1:0")},
+			profile: &arnSpec{profile + "jp.anthropic.claude-sonnet-4-5-20250929-v1:0", true}},
+		{id: "au.anthropic.claude-sonnet-4-5-20250929-v1:0",
+			direct:  []arnSpec{sub(profile + "au.anthropic.claude-sonnet-4-5-20250929-v1:0")},
+			via:     []arnSpec{sub(any + "anthropic.claude-sonnet-4-5-20250929-v1:0")},
+			profile: &arnSpec{profile + "au.anthropic.claude-sonnet-4-5-20250929-v1:0", true}},
+		{id: "ca.amazon.nova-lite-v1:0",
+			direct:  []arnSpec{sub(profile + "ca.amazon.nova-lite-v1:0")},
+			via:     []arnSpec{sub(any + "amazon.nova-lite-v1:0")},
+			profile: &arnSpec{profile + "ca.amazon.nova-lite-v1:0", true}},
+		{id: "arn:aws-us-gov:bedrock:us-gov-west-1:111122223333:inference-profile/us-gov.anthropic.claude-3-haiku-20240307-v1:0",
+			direct:  []arnSpec{lit("arn:aws-us-gov:bedrock:us-gov-west-1:111122223333:inference-profile/us-gov.anthropic.claude-3-haiku-20240307-v1:0")},
+			via:     []arnSpec{lit("arn:aws-us-gov:bedrock:*::foundation-model/anthropic.claude-3-haiku-20240307-v1:0")},
+			profile: &arnSpec{"arn:aws-us-gov:bedrock:us-gov-west-1:111122223333:inference-profile/us-gov.anthropic.claude-3-haiku-20240307-v1:0", false}},
+		{id: "arn:aws:bedrock:us-east-1:111122223333:inference-profile/global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+			direct: []arnSpec{lit("arn:aws:bedrock:us-east-1:111122223333:inference-profile/global.anthropic.claude-sonnet-4-5-20250929-v1:0")},
+			via: []arnSpec{lit("arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0"),
+				lit("arn:aws:bedrock:::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0")},
+			profile: &arnSpec{"arn:aws:bedrock:us-east-1:111122223333:inference-profile/global.anthropic.claude-sonnet-4-5-20250929-v1:0", false}},
+		{id: "arn:aws:bedrock:us-east-1:111122223333:provisioned-model/abc123", direct: []arnSpec{lit("arn:aws:bedrock:us-east-1:111122223333:provisioned-model/abc123")}},
 		{id: "emulator.steady-v1", wantErr: "emulator models exist only in local mode"},
 		{id: "emulator.long-v1", wantErr: "cannot be deployed"},
 		{id: "anthropic.*", wantErr: "wildcards are not allowed"},
@@ -67,8 +79,14 @@ func TestParseModel(t *testing.T) {
 			if m.ID != tc.id {
 				t.Errorf("ID %q", m.ID)
 			}
-			if diff := cmp.Diff(tc.want, m.Resources); diff != "" {
-				t.Errorf("resources (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tc.direct, m.Direct); diff != "" {
+				t.Errorf("direct ARNs (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.via, m.ViaProfile); diff != "" {
+				t.Errorf("ARNs through the profile (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.profile, m.Profile); diff != "" {
+				t.Errorf("profile (-want +got):\n%s", diff)
 			}
 		})
 	}

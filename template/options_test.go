@@ -52,6 +52,28 @@ func TestRefusesBadOptions(t *testing.T) {
 			[]string{"flag provided but not defined: -timeout"}},
 		{"several problems at once", []string{"-integration-timeout-ms", "1000000", "-format", "xml"},
 			[]string{"-integration-timeout-ms=1000000", "-format=\"xml\""}},
+		{"emulator image model", []string{"-image-model-id", "emulator.image-v1"},
+			[]string{"-image-model-id", "emulator models exist only in local mode"}},
+		{"emulator embedding model", []string{"-embedding-model-id", "emulator.embed-v1"},
+			[]string{"-embedding-model-id", "emulator models exist only in local mode"}},
+		{"authorizer cache over an hour", []string{"-authorizer-cache-seconds", "3601"},
+			[]string{"-authorizer-cache-seconds=3601 is out of range", "0 to 3600 seconds"}},
+		{"negative authorizer cache", []string{"-authorizer-cache-seconds", "-1"},
+			[]string{"-authorizer-cache-seconds=-1 is out of range"}},
+		{"authorizer cache without keys", []string{"-authorizer-cache-seconds", "60", "-api-key-required=false"},
+			[]string{"there is no authorizer to cache"}},
+		{"negative provisioned concurrency", []string{"-provisioned-concurrency", "-1"},
+			[]string{"-provisioned-concurrency=-1 is out of range"}},
+		{"origin with a path", []string{"-cors-allow-origins", "https://chat.example.com/app"},
+			[]string{"-cors-allow-origins", `"https://chat.example.com/app" is not an origin`}},
+		{"origin with a trailing slash", []string{"-cors-allow-origins", "https://chat.example.com/"},
+			[]string{`"https://chat.example.com/" is not an origin`}},
+		{"origin without a scheme", []string{"-cors-allow-origins", "chat.example.com"},
+			[]string{`"chat.example.com" is not an origin`}},
+		{"origin with a quote", []string{"-cors-allow-origins", "https://chat.example.com'"},
+			[]string{"is not an origin"}},
+		{"* in a list", []string{"-cors-allow-origins", "https://a.example,*"},
+			[]string{"* allows any origin and cannot be part of a list"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -86,9 +108,19 @@ func TestParseOptions(t *testing.T) {
 		{"explicit format wins", []string{"-o", "stack.json", "-format", "yaml"}, options{
 			Output: "stack.json", Format: "yaml", ModelID: defaultModelID, IntegrationTimeoutMs: 300000, FunctionTimeoutSeconds: 300, APIKeyRequired: true,
 		}},
+		{"origins tidied", []string{"-cors-allow-origins", " https://a.example, ,https://b.example:8443,https://a.example "}, options{
+			Format: "yaml", ModelID: defaultModelID, IntegrationTimeoutMs: 300000, FunctionTimeoutSeconds: 300, APIKeyRequired: true,
+			CORSAllowOrigins: "https://a.example,https://b.example:8443",
+		}},
 		{"everything", []string{"-model-id", "amazon.nova-pro-v1:0", "-allowed-models", " amazon.nova-lite-v1:0 , amazon.nova-pro-v1:0,amazon.nova-lite-v1:0",
-			"-integration-timeout-ms", "60000", "-function-timeout-seconds", "75", "-api-key-required=false"}, options{
+			"-integration-timeout-ms", "60000", "-function-timeout-seconds", "75", "-api-key-required=false", "-cors-allow-origins", "*",
+			"-provisioned-concurrency", "3", "-region", "eu-west-1"}, options{
 			Format: "yaml", ModelID: "amazon.nova-pro-v1:0", IntegrationTimeoutMs: 60000, FunctionTimeoutSeconds: 75,
+			CORSAllowOrigins: "*", ProvisionedConcurrency: 3, Region: "eu-west-1",
+		}},
+		{"cached authorizer", []string{"-authorizer-cache-seconds", "300"}, options{
+			Format: "yaml", ModelID: defaultModelID, IntegrationTimeoutMs: 300000, FunctionTimeoutSeconds: 300, APIKeyRequired: true,
+			AuthorizerCacheSeconds: 300,
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,7 +129,10 @@ func TestParseOptions(t *testing.T) {
 				t.Fatal(err)
 			}
 			ids := got.allowedIDs()
-			got.AllowedModels = nil
+			if got.ImageModel.ID != defaultImageModelID || got.EmbeddingModel.ID != defaultEmbeddingModelID {
+				t.Errorf("image model %q, embedding model %q", got.ImageModel.ID, got.EmbeddingModel.ID)
+			}
+			got.AllowedModels, got.ImageModel, got.EmbeddingModel = nil, model{}, model{}
 			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(options{})); diff != "" {
 				t.Errorf("options (-want +got):\n%s", diff)
 			}
@@ -113,7 +148,8 @@ func TestHelp(t *testing.T) {
 	if err := run([]string{"-h"}, &bytes.Buffer{}, &stderr); err == nil {
 		t.Fatal("-h: no error")
 	}
-	for _, flag := range []string{"-o", "-format", "-model-id", "-allowed-models", "-integration-timeout-ms", "-function-timeout-seconds", "-api-key-required"} {
+	for _, flag := range []string{"-o", "-format", "-model-id", "-allowed-models", "-image-model-id", "-embedding-model-id", "-integration-timeout-ms",
+		"-function-timeout-seconds", "-api-key-required", "-authorizer-cache-seconds", "-cors-allow-origins", "-provisioned-concurrency", "-region"} {
 		if !strings.Contains(stderr.String(), flag+" ") && !strings.Contains(stderr.String(), flag+"\n") {
 			t.Errorf("usage does not list %s:\n%s", flag, stderr.String())
 		}

@@ -6,12 +6,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -129,6 +134,16 @@ func toolDir(t *testing.T, tools ...string) string {
 	return dir
 }
 
+// goDir is the directory of the go command, for a PATH with Go.
+func goDir(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Dir(p)
+}
+
 // fakeAWS writes an aws command that records each call, one line of
 // shell-quoted arguments, in the returned log, and answers like the AWS
 // CLI would. FAKE_AWS_* variables choose failures.
@@ -156,8 +171,12 @@ case "$1 $2" in
 	[[ ${FAKE_AWS_OBJECT:-missing} == exists ]] || { echo 'An error occurred (404) when calling the HeadObject operation: Not Found' >&2; exit 254; } ;;
 "s3 cp") ;;
 "apigateway get-account") echo "${FAKE_AWS_ACCOUNT_ROLE:-None}" ;;
+"apigateway get-api-key") echo "${FAKE_AWS_KEY:-sk-fake-0123456789abcdefghij}" ;;
 "cloudformation deploy") echo "Successfully created/updated stack - $5" ;;
-"cloudformation describe-stacks") printf 'ApiUrl\thttps://abc123.execute-api.eu-west-1.amazonaws.com/prod\n' ;;
+"cloudformation describe-stacks")
+	printf 'ApiUrl\t%s\n' "${FAKE_AWS_API_URL:-https://abc123.execute-api.eu-west-1.amazonaws.com/prod}"
+	[[ ${FAKE_AWS_NO_KEY:-} == 1 ]] || printf 'ApiKeyId\tk1a2b3c4d5\n'
+	printf 'CurlCommand\tcurl --no-buffer ...\n' ;;
 "configure get") exit 1 ;;
 *) echo "fake aws: unexpected call: $*" >&2; exit 99 ;;
 esac
@@ -194,6 +213,7 @@ func fixtureZip(t *testing.T, dir string) string {
 func TestDeployDryRun(t *testing.T) {
 	tmp := t.TempDir()
 	zip := fixtureZip(t, tmp)
+	goDir := goDir(t)
 	for _, tc := range []struct {
 		name, golden string
 		args, env    []string
@@ -215,14 +235,25 @@ func TestDeployDryRun(t *testing.T) {
 				"--integration-timeout-ms=600000", "--api-key-required", "false", "--configure-apigw-account", "true",
 				"--stage-name", "v1", "--memory-size", "256", "--system-prompt", "Be brief, it's late.",
 				"--cors-allow-origins=https://chat.example.com", "--param", "LogLevel=debug",
+				"--image-model-id", "amazon.nova-canvas-v1:0", "--embedding-model-id", "cohere.embed-english-v3",
+				"--reserved-concurrency", "50", "--enable-images", "false", "--alarm-email", "ops@example.com", "--no-smoke",
+			},
+		},
+		{
+			name:   "keys cached in a file, provisioned",
+			golden: "deploy-dry-run-keys.golden",
+			args: []string{
+				"--dry-run", "--bucket", "my-code-bucket", "--region", "us-west-2", "--zip", zip,
+				"--authorizer-cache-seconds", "300", "--provisioned-concurrency", "4", "--api-key-file", filepath.Join(tmp, "key"),
 			},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			awsDir, log := fakeAWS(t)
+			tools := toolDir(t, "sha256sum", "mktemp", "rm")
 			paths := map[string]string{
-				"aws on PATH": awsDir + string(os.PathListSeparator) + toolDir(t, "sha256sum"),
-				"no aws":      toolDir(t, "sha256sum"),
+				"aws on PATH": strings.Join([]string{awsDir, goDir, tools}, string(os.PathListSeparator)),
+				"no aws":      strings.Join([]string{goDir, tools}, string(os.PathListSeparator)),
 			}
 			var outputs []string
 			for _, pathName := range []string{"aws on PATH", "no aws"} {
@@ -235,6 +266,12 @@ func TestDeployDryRun(t *testing.T) {
 			}
 			if calls := readLog(t, log); calls != "" {
 				t.Errorf("--dry-run called aws:\n%s", calls)
+			}
+			if _, err := os.Stat(filepath.Join(tmp, "out")); err == nil {
+				t.Errorf("--dry-run created the template's directory")
+			}
+			if _, err := os.Stat(filepath.Join(tmp, "key")); err == nil {
+				t.Errorf("--dry-run wrote the key file")
 			}
 			if diff := cmp.Diff(outputs[0], outputs[1]); diff != "" {
 				t.Errorf("output depends on whether aws is installed (-with +without):\n%s", diff)
@@ -272,6 +309,9 @@ func TestDeployDefaultsMatchTemplate(t *testing.T) {
 	}
 	var tmpl struct {
 		Parameters map[string]struct{ Default any }
+		Metadata   struct {
+			Streamgate struct{ GeneratorInputs map[string]any }
+		}
 	}
 	if err := json.Unmarshal(b, &tmpl); err != nil {
 		t.Fatal(err)
@@ -280,10 +320,21 @@ func TestDeployDefaultsMatchTemplate(t *testing.T) {
 	if res.exit != 0 {
 		t.Fatalf("exit %d: %s", res.exit, res.stderr)
 	}
-	for _, name := range []string{"ModelId", "AllowedModels", "IntegrationTimeoutMs", "FunctionTimeoutSeconds", "ApiKeyRequired", "ConfigureApiGatewayAccount"} {
+	for _, name := range []string{"ModelId", "AllowedModels", "FunctionTimeoutSeconds", "ConfigureApiGatewayAccount"} {
 		want := name + "=" + fmtDefault(tmpl.Parameters[name].Default)
 		if !strings.Contains(res.stdout, " "+want+" ") && !strings.Contains(res.stdout, " "+want+"\n") {
 			t.Errorf("deploy does not pass %s (the template's default):\n%s", want, res.stdout)
+		}
+	}
+	// And it generates the template with the generator's defaults.
+	inputs := tmpl.Metadata.Streamgate.GeneratorInputs
+	for flag, input := range map[string]string{"-integration-timeout-ms": "IntegrationTimeoutMs", "-api-key-required=": "ApiKeyRequired", "-authorizer-cache-seconds": "AuthorizerCacheSeconds"} {
+		want := flag + " " + fmtDefault(inputs[input])
+		if strings.HasSuffix(flag, "=") {
+			want = flag + fmtDefault(inputs[input])
+		}
+		if !strings.Contains(res.stdout, " "+want+" ") {
+			t.Errorf("deploy does not generate with %s (the generator's default):\n%s", want, res.stdout)
 		}
 	}
 }
@@ -294,6 +345,8 @@ func fmtDefault(v any) string {
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	case string:
 		return v
+	case bool:
+		return strconv.FormatBool(v)
 	}
 	return fmt.Sprint(v)
 }
@@ -306,8 +359,9 @@ func TestDeployFailsEarly(t *testing.T) {
 		t.Fatal(err)
 	}
 	awsDir, _ := fakeAWS(t)
-	tools := toolDir(t, "sha256sum", "mkdir")
+	tools := toolDir(t, "sha256sum", "mkdir", "mktemp", "rm")
 	withAWS := strings.Join([]string{awsDir, filepath.Dir(goPath), tools}, string(os.PathListSeparator))
+	noAWS := strings.Join([]string{filepath.Dir(goPath), tools}, string(os.PathListSeparator))
 	zip := fixtureZip(t, t.TempDir())
 	base := []string{"--bucket", "my-code-bucket", "--region", "eu-west-1", "--zip", zip, "--template", filepath.Join(t.TempDir(), "t.yaml")}
 	for _, tc := range []struct {
@@ -317,7 +371,9 @@ func TestDeployFailsEarly(t *testing.T) {
 		path string
 		want string
 	}{
-		{"no AWS CLI", base, nil, t.TempDir(), "the AWS CLI (aws) is not on PATH"},
+		{"no AWS CLI", base, nil, noAWS, "the AWS CLI (aws) is not on PATH"},
+		{"no Go", base, nil, strings.Join([]string{awsDir, tools}, string(os.PathListSeparator)), "go is not on PATH: it generates the template"},
+		{"no Go, dry run", append([]string{"--dry-run"}, base...), nil, tools, "go is not on PATH"},
 		{"no credentials", base, []string{"FAKE_AWS_STS=fail"}, withAWS, "no usable AWS credentials (aws sts get-caller-identity failed: Unable to locate credentials."},
 		{"no bucket", []string{"--region", "eu-west-1"}, nil, withAWS, "no S3 bucket for the code: pass --bucket BUCKET or set STREAMGATE_BUCKET"},
 		{"no bucket, dry run", []string{"--dry-run", "--region", "eu-west-1"}, nil, withAWS, "no S3 bucket for the code"},
@@ -327,6 +383,15 @@ func TestDeployFailsEarly(t *testing.T) {
 		{"integration timeout over 15 minutes", append([]string{"--integration-timeout-ms", "900001"}, base...), nil, withAWS, "-integration-timeout-ms=900001 is out of range"},
 		{"function shorter than integration", append([]string{"--function-timeout-seconds", "60"}, base...), nil, withAWS, "-function-timeout-seconds=60 is shorter than -integration-timeout-ms=300000"},
 		{"emulator model", append([]string{"--model-id", "emulator.steady-v1"}, base...), nil, withAWS, "emulator models exist only in local mode"},
+		// The review's third defect: a dry run accepted what the generator refuses.
+		{"function shorter than integration, dry run", append([]string{"--dry-run", "--integration-timeout-ms", "900000", "--function-timeout-seconds", "100"}, base...), nil, withAWS,
+			"-function-timeout-seconds=100 is shorter than -integration-timeout-ms=900000"},
+		{"emulator model, dry run", append([]string{"--dry-run", "--model-id", "emulator.steady-v1"}, base...), nil, withAWS, "emulator models exist only in local mode"},
+		{"authorizer cache over an hour, dry run", append([]string{"--dry-run", "--authorizer-cache-seconds", "7200"}, base...), nil, withAWS, "-authorizer-cache-seconds=7200 is out of range"},
+		{"bad origin, dry run", append([]string{"--dry-run", "--cors-allow-origins", "https://chat.example.com/"}, base...), nil, withAWS, "is not an origin"},
+		{"authorizer cache without keys, dry run", append([]string{"--dry-run", "--api-key-required", "false", "--authorizer-cache-seconds", "60"}, base...), nil, withAWS, "there is no authorizer to cache"},
+		{"key file without a key", append([]string{"--api-key-required", "false", "--api-key-file", "k"}, base...), nil, withAWS, "--api-key-file with --api-key-required false: the stack has no API key"},
+		{"provisioned not a number", append([]string{"--provisioned-concurrency", "some"}, base...), nil, withAWS, "--provisioned-concurrency must be a whole number, got 'some'"},
 		{"bad switch", append([]string{"--api-key-required", "yes"}, base...), nil, withAWS, "--api-key-required must be true or false, got 'yes'"},
 		{"timeout not a number", append([]string{"--integration-timeout-ms", "5m"}, base...), nil, withAWS, "--integration-timeout-ms must be a whole number of milliseconds, got '5m'"},
 		{"missing zip", []string{"--bucket", "b-1", "--region", "eu-west-1", "--zip", "/nonexistent/lambda.zip"}, nil, withAWS, "--zip /nonexistent/lambda.zip: no such file"},
@@ -352,18 +417,55 @@ func TestDeployFailsEarly(t *testing.T) {
 	}
 }
 
-// TestDeployRun runs a whole deployment against the fake aws command, with
-// the real template generator, and checks the calls it made.
-func TestDeployRun(t *testing.T) {
-	goPath, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatal(err)
+// stage is a fake deployed stage for scripts/smoke: POST /stream streams a
+// good answer to a request with the key as a Bearer token (the deltas far
+// enough apart to be told apart on a loaded machine), 403 otherwise.
+func stage(t *testing.T, key string) (url string, requests func() int) {
+	t.Helper()
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		if r.Header.Get("Authorization") != "Bearer "+key || r.Method != http.MethodPost || r.URL.Path != "/stream" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(w, `{"error":{"code":"INVALID_API_KEY","message":"Invalid API key"}}`)
+			return
+		}
+		s := newSSE(w)
+		s.event("start", `{}`)
+		if streamDeltas(r.Context(), s, 6, 100*time.Millisecond) {
+			s.event("done", doneData)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return n
 	}
+}
+
+// deployPath is a PATH with the fake aws, Go and the tools deploy and
+// smoke use.
+func deployPath(t *testing.T, awsDir string) string {
+	t.Helper()
+	return strings.Join([]string{awsDir, goDir(t), toolDir(t, "sha256sum", "mkdir", "mktemp", "rm", "chmod", "curl", "mkfifo")}, string(os.PathListSeparator))
+}
+
+// TestDeployRun runs a whole deployment against the fake aws command, with
+// the real template generator and scripts/smoke against a fake stage, and
+// checks the calls it made, that it prints the API key and that the smoke
+// test ran with it.
+func TestDeployRun(t *testing.T) {
 	awsDir, _ := fakeAWS(t)
-	path := strings.Join([]string{awsDir, filepath.Dir(goPath), toolDir(t, "sha256sum", "mkdir")}, string(os.PathListSeparator))
+	path := deployPath(t, awsDir)
 	tmp := t.TempDir()
 	zip := fixtureZip(t, tmp)
 	templateFile := filepath.Join(tmp, "out", "template.yaml")
+	const key = "sk-fake-0123456789abcdefghij"
 	for _, tc := range []struct {
 		name, golden string
 		env          []string
@@ -372,17 +474,23 @@ func TestDeployRun(t *testing.T) {
 		{"code already uploaded, account role set", "deploy-run-again.golden", []string{"FAKE_AWS_OBJECT=exists", "FAKE_AWS_ACCOUNT_ROLE=arn:aws:iam::111122223333:role/apigw-logs"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			url, requests := stage(t, key)
 			log := filepath.Join(t.TempDir(), "aws-calls")
 			res := script{
 				path: "scripts/deploy",
 				args: []string{"--bucket", "my-code-bucket", "--stack-name", "sg-test", "--zip", zip, "--template", templateFile, "--max-tokens", "2000"},
-				env:  append([]string{"FAKE_AWS_LOG=" + log, "AWS_REGION=eu-west-1"}, tc.env...), pathEnv: path,
+				env:  append([]string{"FAKE_AWS_LOG=" + log, "AWS_REGION=eu-west-1", "FAKE_AWS_API_URL=" + url}, tc.env...), pathEnv: path,
 			}.run(t)
 			if res.exit != 0 {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", res.exit, res.stdout, res.stderr)
 			}
-			if !strings.Contains(res.stdout, "ApiUrl\thttps://abc123.execute-api.eu-west-1.amazonaws.com/prod") {
-				t.Errorf("outputs not printed:\n%s", res.stdout)
+			for _, want := range []string{"ApiUrl\t" + url + "\n", "API key: " + key + "\n", "+ API_KEY=*** scripts/smoke " + url + "\n", "smoke: OK:"} {
+				if !strings.Contains(res.stdout, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, res.stdout)
+				}
+			}
+			if n := requests(); n != 1 {
+				t.Errorf("the stage got %d requests, want the smoke test's one", n)
 			}
 			checkGolden(t, tc.golden, strings.ReplaceAll(readLog(t, log), tmp, "$TMP"))
 			b, err := os.ReadFile(templateFile)
@@ -393,6 +501,128 @@ func TestDeployRun(t *testing.T) {
 				t.Errorf("%s is not the streaming template", templateFile)
 			}
 		})
+	}
+}
+
+// TestDeployKeyFile checks --api-key-file: the key goes to a file that only
+// its owner can read, not to the output, and the smoke test still gets it;
+// and --no-smoke.
+func TestDeployKeyFile(t *testing.T) {
+	awsDir, _ := fakeAWS(t)
+	path := deployPath(t, awsDir)
+	tmp := t.TempDir()
+	const key = "sk-team-9876543210zyxwvutsrq"
+	url, requests := stage(t, key)
+	keyFile := filepath.Join(tmp, "keys", "streamgate.key")
+	if err := os.Mkdir(filepath.Dir(keyFile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"--bucket", "b-1", "--region", "eu-west-1", "--zip", fixtureZip(t, tmp), "--template", filepath.Join(tmp, "t.yaml")}
+	env := []string{"FAKE_AWS_LOG=" + filepath.Join(tmp, "calls"), "FAKE_AWS_KEY=" + key, "FAKE_AWS_API_URL=" + url}
+	res := script{path: "scripts/deploy", args: append(base, "--api-key-file", keyFile), env: env, pathEnv: path}.run(t)
+	if res.exit != 0 {
+		t.Fatalf("exit %d\n%s\n%s", res.exit, res.stdout, res.stderr)
+	}
+	if strings.Contains(res.stdout+res.stderr, key) {
+		t.Errorf("the key is in the output:\n%s%s", res.stdout, res.stderr)
+	}
+	if !strings.Contains(res.stdout, "# API key written to "+keyFile+" (mode 600)") || !strings.Contains(res.stdout, "smoke: OK:") {
+		t.Errorf("stdout:\n%s", res.stdout)
+	}
+	info, err := os.Stat(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %v, want 0600", info.Mode().Perm())
+	}
+	if b, _ := os.ReadFile(keyFile); string(b) != key+"\n" {
+		t.Errorf("key file holds %q", b)
+	}
+
+	res = script{path: "scripts/deploy", args: append(base, "--no-smoke"), env: env, pathEnv: path}.run(t)
+	if res.exit != 0 || strings.Contains(res.stdout, "scripts/smoke "+url) || !strings.Contains(res.stdout, "API key: "+key) {
+		t.Errorf("--no-smoke: exit %d\n%s%s", res.exit, res.stdout, res.stderr)
+	}
+	if n := requests(); n != 1 {
+		t.Errorf("the stage got %d requests, want 1 (from the first run only)", n)
+	}
+}
+
+// TestDeploySmokeFails checks that a stage that does not stream fails the
+// deployment's last step with a clear message.
+func TestDeploySmokeFails(t *testing.T) {
+	awsDir, _ := fakeAWS(t)
+	tmp := t.TempDir()
+	url, _ := stage(t, "another-key-0123456789")
+	res := script{path: "scripts/deploy",
+		args:    []string{"--bucket", "b-1", "--region", "eu-west-1", "--zip", fixtureZip(t, tmp), "--template", filepath.Join(tmp, "t.yaml")},
+		env:     []string{"FAKE_AWS_LOG=" + filepath.Join(tmp, "calls"), "FAKE_AWS_API_URL=" + url},
+		pathEnv: deployPath(t, awsDir)}.run(t)
+	if res.exit == 0 {
+		t.Fatalf("exit 0 though the stage refused the key:\n%s", res.stdout)
+	}
+	for _, want := range []string{"smoke: FAIL: HTTP 403", "deploy: the stack is deployed, but scripts/smoke failed against " + url} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
+		}
+	}
+}
+
+// TestDeployGeographyWarning checks that a model whose geography prefix does
+// not fit the region is warned about, in a dry run too, without failing.
+func TestDeployGeographyWarning(t *testing.T) {
+	res := script{path: "scripts/deploy", args: []string{"--dry-run", "--bucket", "b-1", "--region", "eu-west-1", "--no-smoke"}}.run(t)
+	if res.exit != 0 {
+		t.Fatalf("exit %d: %s", res.exit, res.stderr)
+	}
+	if !strings.Contains(res.stderr, "template: warning: model us.anthropic.claude-sonnet-4-20250514-v1:0 is a cross-Region inference profile of the US geography") ||
+		!strings.Contains(res.stderr, "eu.anthropic.claude-sonnet-4-20250514-v1:0") {
+		t.Errorf("stderr:\n%s", res.stderr)
+	}
+	res = script{path: "scripts/deploy", args: []string{"--dry-run", "--bucket", "b-1", "--region", "us-east-2", "--no-smoke"}}.run(t)
+	if res.exit != 0 || res.stderr != "" {
+		t.Errorf("us-east-2: exit %d, stderr %q", res.exit, res.stderr)
+	}
+}
+
+// TestDeployFunctionRevision checks the revision that publishes a new
+// version with provisioned concurrency: passed only then, a sha256, the
+// same for the same inputs and another for other parameters.
+func TestDeployFunctionRevision(t *testing.T) {
+	awsDir, _ := fakeAWS(t)
+	path := deployPath(t, awsDir)
+	tmp := t.TempDir()
+	zip := fixtureZip(t, tmp)
+	revision := regexp.MustCompile(`FunctionRevision=([0-9a-f]+)`)
+	deploy := func(extra ...string) string {
+		log := filepath.Join(t.TempDir(), "calls")
+		args := append([]string{"--bucket", "b-1", "--region", "eu-west-1", "--zip", zip, "--template", filepath.Join(tmp, "t.yaml"), "--no-smoke"}, extra...)
+		res := script{path: "scripts/deploy", args: args, env: []string{"FAKE_AWS_LOG=" + log}, pathEnv: path}.run(t)
+		if res.exit != 0 {
+			t.Fatalf("%q: exit %d\n%s", extra, res.exit, res.stderr)
+		}
+		m := revision.FindStringSubmatch(readLog(t, log))
+		if m == nil {
+			return ""
+		}
+		return m[1]
+	}
+	if got := deploy(); got != "" {
+		t.Errorf("FunctionRevision %s passed without provisioned concurrency (the template has no such parameter)", got)
+	}
+	first := deploy("--provisioned-concurrency", "2")
+	if len(first) != 64 {
+		t.Fatalf("FunctionRevision %q, want a sha256", first)
+	}
+	if again := deploy("--provisioned-concurrency", "2"); again != first {
+		t.Errorf("same inputs, revisions %s and %s", first, again)
+	}
+	if other := deploy("--provisioned-concurrency", "2", "--max-tokens", "100"); other == first {
+		t.Errorf("another MaxTokens kept the revision %s", first)
+	}
+	if other := deploy("--provisioned-concurrency", "2", "--cors-allow-origins", "https://chat.example.com"); other == first {
+		t.Errorf("another template kept the revision %s", first)
 	}
 }
 

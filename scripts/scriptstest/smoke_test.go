@@ -401,7 +401,7 @@ func saysWant(out, want string) bool {
 // and checks the request smoke sends.
 func keyedStream(key string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("x-api-key") != key {
+		if r.Header.Get("Authorization") != "Bearer "+key {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusForbidden)
 			fmt.Fprint(w, `{"message":"Forbidden"}`)
