@@ -148,12 +148,17 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"UPSTREAM_HEADER_TIMEOUT_SECONDS", &cfg.UpstreamHeaderTimeout},
 		{"UPSTREAM_IDLE_TIMEOUT_SECONDS", &cfg.UpstreamIdleTimeout},
 		{"CANCEL_POLL_SECONDS", &cfg.CancelPoll},
-		{"MODELS_CACHE_SECONDS", &cfg.ModelsCache},
 	} {
 		if *d.to, err = secondsSetting(getenv, d.name, *d.to); err != nil {
 			return Config{}, err
 		}
 	}
+	// 0 turns the cache of GET /models off.
+	cache, err := intSetting(getenv, "MODELS_CACHE_SECONDS", int(DefaultModelsCache/time.Second), 0, 86400)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.ModelsCache = time.Duration(cache) * time.Second
 	presign, err := intSetting(getenv, "PRESIGN_SECONDS", int(DefaultPresignExpiry/time.Second), 1, 7*24*3600)
 	if err != nil {
 		return Config{}, err
@@ -176,9 +181,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg.CancelTable = strings.TrimSpace(getenv("CANCEL_TABLE"))
 	cfg.ImageModelID = strings.TrimSpace(getenv("IMAGE_MODEL_ID"))
 	cfg.ImagesBucket = strings.TrimSpace(getenv("IMAGES_BUCKET"))
-	if cfg.ImageModelID != "" && cfg.ImagesBucket == "" {
-		return Config{}, &ConfigError{"IMAGES_BUCKET", "", "is required when IMAGE_MODEL_ID is set (the bucket that stores generated images)"}
-	}
 	cfg.EmbeddingModelID = strings.TrimSpace(getenv("EMBEDDING_MODEL_ID"))
 	if v := getenv("LOG_LEVEL"); v != "" {
 		if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil {

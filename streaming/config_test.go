@@ -74,7 +74,7 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"cancel poll negative", map[string]string{"MODEL_ID": "m", "CANCEL_POLL_SECONDS": "-1"}, "CANCEL_POLL_SECONDS"},
 		{"presign zero", map[string]string{"MODEL_ID": "m", "PRESIGN_SECONDS": "0"}, "PRESIGN_SECONDS"},
 		{"presign beyond a week", map[string]string{"MODEL_ID": "m", "PRESIGN_SECONDS": "604801"}, "PRESIGN_SECONDS"},
-		{"images without a bucket", map[string]string{"MODEL_ID": "m", "IMAGE_MODEL_ID": "img"}, "IMAGES_BUCKET"},
+		{"models cache negative", map[string]string{"MODEL_ID": "m", "MODELS_CACHE_SECONDS": "-1"}, "MODELS_CACHE_SECONDS"},
 		{"short API key", map[string]string{"MODEL_ID": "m", "API_KEYS": "short"}, "API_KEYS"},
 		{"bad CORS header name", map[string]string{"MODEL_ID": "m", "CORS_ALLOW_HEADERS": "X-Ok, bad header"}, "CORS_ALLOW_HEADERS"},
 	}

@@ -77,7 +77,7 @@ func imageBody(modelID string, req *imageRequest) ([]byte, int, *Error) {
 	if !(cfgScale >= 1.1 && cfgScale <= 10) {
 		return nil, 0, invalidParam("cfgScale", "cfgScale must be from 1.1 to 10 (got %v)", cfgScale)
 	}
-	seed := valueOr(req.Seed, 0)
+	seed := valueOr(req.Seed, defaultImageSeed)
 	if seed < 0 || seed > 2147483646 {
 		return nil, 0, invalidParam("seed", "seed must be from 0 to 2147483646 (got %d)", seed)
 	}
@@ -109,6 +109,9 @@ func imageBody(modelID string, req *imageRequest) ([]byte, int, *Error) {
 	}
 	return body, n, nil
 }
+
+// defaultImageSeed is Titan Image Generator's documented default seed.
+const defaultImageSeed = 42
 
 func valueOr[T any](p *T, def T) T {
 	if p == nil {
