@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/streamgate/streamgate/streaming/chatpage"
 )
 
 // Handler is the gateway: POST /stream, GET /healthz and their CORS
@@ -43,6 +44,8 @@ func New(cfg Config, client *bedrockruntime.Client, logger *slog.Logger) *Handle
 	h.mux.HandleFunc("GET /healthz", h.serveHealth)
 	h.mux.HandleFunc("OPTIONS /healthz", h.preflight("GET, HEAD, OPTIONS"))
 	h.mux.HandleFunc("/healthz", h.methodNotAllowed("GET, HEAD, OPTIONS"))
+	page := chatpage.New() // the chat page; its log line is a plain 200
+	h.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { logOf(r).status = http.StatusOK; page.ServeHTTP(w, r) })
 	h.mux.HandleFunc("/", h.notFound)
 	return h
 }
