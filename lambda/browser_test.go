@@ -34,6 +34,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/streamgate/streamgate/lambda/localgw"
 	"github.com/streamgate/streamgate/streaming/emulator"
@@ -68,8 +70,9 @@ type browserLog struct {
 
 type sentRequest struct {
 	method, url string
-	status      int64 // 0 until the response headers arrived
-	requestID   string
+	apiKey      string // the x-api-key request header
+	status      int64  // 0 until the response headers arrived
+	requestID   string // the X-Request-Id response header
 }
 
 func (b *browserLog) listen(ev any) {
@@ -98,6 +101,11 @@ func (b *browserLog) listen(ev any) {
 		}
 	case *network.EventRequestWillBeSent:
 		r := &sentRequest{method: ev.Request.Method, url: ev.Request.URL}
+		for name, v := range ev.Request.Headers {
+			if strings.EqualFold(name, "x-api-key") {
+				r.apiKey = fmt.Sprint(v)
+			}
+		}
 		b.requests = append(b.requests, r)
 		b.byID[ev.RequestID] = r
 	case *network.EventResponseReceived:
@@ -483,61 +491,61 @@ func TestChatPageStreams(t *testing.T) {
 // cancelled long before the answer's end. Escape does the same.
 func TestChatPageStop(t *testing.T) {
 	t.Parallel()
-	const long = 60 * time.Second
-	p, up := startChatLocal(t, emulator.Options{LongDuration: long})
+	p, up := startChatLocal(t, emulator.Options{LongDuration: 60 * time.Second})
 	ctx, browser := newBrowser(t, 3*time.Minute)
 	openChat(t, ctx, p.url, "emulator.long-v1")
-	full, _ := emulator.Answer("emulator.long-v1", "tell me everything", 0)
-
-	for i, how := range []struct {
-		name string
-		stop chromedp.Action[chromedp.Void]
-	}{
-		{"the Stop button", chromedp.Click(chromedp.CSS(`#stop`))},
-		{"Escape", chromedp.KeyEvent(kb.Escape)},
-	} {
-		ask(t, ctx, "emulator.long-v1", "tell me everything")
-		waitAnswer(t, ctx, 30*time.Second, "some of the long answer", func(v answerView) bool { return v.Count == i+1 && len(v.Text) > 200 })
-		stopped := time.Now()
-		run(t, ctx, 10*time.Second, "stopping with "+how.name, how.stop)
-		v := waitAnswer(t, ctx, 10*time.Second, "the stopped answer", func(v answerView) bool { return v.State != "streaming" })
-		if v.State != "stopped" || !strings.Contains(v.Status, "Stopped") {
-			t.Fatalf("%s: answer %q with status %q, want stopped", how.name, v.State, v.Status)
-		}
-		if !strings.HasPrefix(strings.Join(full, ""), v.Text) || v.Alert != "" {
-			t.Errorf("%s: stopped text is not a prefix of the answer, or an alert %q", how.name, v.Alert)
-		}
-		waitCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err := up.emu.WaitIdle(waitCtx)
-		cancel()
-		if err != nil {
-			t.Fatalf("%s: the Bedrock call still runs 15 s after Stop", how.name)
-		}
-		records := up.emu.Records()
-		if r := records[len(records)-1]; r.Outcome != "cancelled" || r.End.Sub(stopped) > 10*time.Second || r.DeltasSent >= len(full)/2 {
-			t.Errorf("%s: Bedrock call %+v; want it cancelled soon after Stop, well before the answer's %d words", how.name, r, len(full))
-		}
-		if again := lastAnswer(t, ctx); again.Text != v.Text {
-			t.Errorf("%s: the answer changed after it was stopped", how.name)
-		}
-
-		// The page asked the gateway to stop this stream by its id, and
-		// the gateway accepted (202, or 404 if the closed connection had
-		// already ended it).
-		posts, deletes := browser.sent("POST", "/stream"), browser.sent("DELETE", "/stream/")
-		if len(posts) != i+1 || len(deletes) != i+1 {
-			t.Fatalf("%s: %d POST /stream and %d DELETE /stream/{id} sent, want %d each", how.name, len(posts), len(deletes), i+1)
-		}
-		if d, id := deletes[i], posts[i].requestID; id == "" || !strings.HasSuffix(d.url, "/stream/"+url.PathEscape(id)) || d.status != http.StatusAccepted {
-			t.Errorf("%s: sent DELETE %s (status %d) for the stream with X-Request-Id %q; want DELETE /stream/%s answered 202", how.name, d.url, d.status, id, id)
-		}
-	}
+	stopLongAnswer(t, ctx, browser, up.emu, 1, "the Stop button", chromedp.Click(chromedp.CSS(`#stop`)))
+	stopLongAnswer(t, ctx, browser, up.emu, 2, "Escape", chromedp.KeyEvent(kb.Escape))
 	buttons := eval[struct{ Send, Stop bool }](t, ctx, "reading the buttons",
 		`({send: document.getElementById('send').disabled, stop: document.getElementById('stop').disabled})`)
 	if buttons.Send || !buttons.Stop {
 		t.Errorf("after Stop: Send disabled %v, Stop disabled %v; want Send enabled, Stop disabled", buttons.Send, buttons.Stop)
 	}
 	browser.checkClean(t)
+}
+
+// stopLongAnswer asks for emulator.long-v1 (the page's n-th answer and
+// n-th POST /stream), stops it with stop once some of it is on screen, and
+// checks what the user and the operator rely on: the answer freezes and is
+// marked stopped, the page sent DELETE /stream/{requestId} for this stream
+// and the gateway accepted it (202), and emu saw its Bedrock call cancelled
+// long before the answer's end. Through localgw, where a closed connection
+// does not reach the function, only the DELETE can do that.
+func stopLongAnswer(t *testing.T, ctx context.Context, browser *browserLog, emu *emulator.Emulator, n int, how string, stop chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	const prompt = "tell me everything"
+	full, _ := emulator.Answer("emulator.long-v1", prompt, 0)
+	ask(t, ctx, "emulator.long-v1", prompt)
+	waitAnswer(t, ctx, 30*time.Second, "some of the long answer", func(v answerView) bool { return v.Count == n && len(v.Text) > 200 })
+	stopped := time.Now()
+	run(t, ctx, 10*time.Second, "stopping with "+how, stop)
+	v := waitAnswer(t, ctx, 10*time.Second, "the stopped answer", func(v answerView) bool { return v.State != "streaming" })
+	if v.State != "stopped" || !strings.Contains(v.Status, "Stopped") {
+		t.Fatalf("%s: answer %q with status %q, want stopped", how, v.State, v.Status)
+	}
+	if !strings.HasPrefix(strings.Join(full, ""), v.Text) || v.Alert != "" {
+		t.Errorf("%s: stopped text is not a prefix of the answer, or an alert %q", how, v.Alert)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	err := emu.WaitIdle(waitCtx)
+	cancel()
+	if err != nil {
+		t.Fatalf("%s: the Bedrock call still runs 15 s after Stop", how)
+	}
+	records := emu.Records()
+	if r := records[len(records)-1]; r.Outcome != "cancelled" || r.End.Sub(stopped) > 10*time.Second || r.DeltasSent >= len(full)/2 {
+		t.Errorf("%s: Bedrock call %+v; want it cancelled soon after Stop, well before the answer's %d words", how, r, len(full))
+	}
+	if again := lastAnswer(t, ctx); again.Text != v.Text {
+		t.Errorf("%s: the answer changed after it was stopped", how)
+	}
+	posts, deletes := browser.sent("POST", "/stream"), browser.sent("DELETE", "/stream/")
+	if len(posts) != n || len(deletes) != n {
+		t.Fatalf("%s: %d POST /stream and %d DELETE /stream/{id} sent, want %d each", how, len(posts), len(deletes), n)
+	}
+	if d, id := deletes[n-1], posts[n-1].requestID; id == "" || !strings.HasSuffix(d.url, "/stream/"+url.PathEscape(id)) || d.status != http.StatusAccepted {
+		t.Errorf("%s: sent DELETE %s (status %d) for the stream with X-Request-Id %q; want DELETE /stream/%s answered 202", how, d.url, d.status, id, id)
+	}
 }
 
 // TestChatPageErrors: a mid-stream error is shown with its code and
@@ -624,6 +632,97 @@ func TestChatPageShowsTextNotHTML(t *testing.T) {
 	}
 	if page.Elements != 0 || page.Pwned {
 		t.Errorf("markup became elements (%d) or ran (pwned %v)", page.Elements, page.Pwned)
+	}
+	for _, r := range browser.sent("GET", "/x") {
+		t.Errorf("the page fetched %s: markup was turned into an element", r.url)
+	}
+	browser.checkClean(t)
+}
+
+// TestChatPageAPIKey: against a gateway with API_KEYS, the page says why
+// the model list is missing; the key typed into the API key field is sent
+// as x-api-key with every call, and kept for the tab (sessionStorage) across
+// a reload.
+func TestChatPageAPIKey(t *testing.T) {
+	t.Parallel()
+	const key = "chat-page-test-key"
+	p, _ := startChatLocal(t, emulator.Options{TokensPerSecond: 200}, "API_KEYS=another-key,"+key)
+	ctx, browser := newBrowser(t, 3*time.Minute)
+	run(t, ctx, 20*time.Second, "opening the page", chromedp.Navigate(p.url+"/"))
+	v := waitAnswer(t, ctx, 20*time.Second, "the model list's error", func(v answerView) bool { return v.Alert != "" })
+	if !strings.Contains(v.Alert, "model list") || !strings.Contains(v.Alert, "401") && !strings.Contains(strings.ToLower(v.Alert), "unauthorized") {
+		t.Errorf("alert %q, want the model list's 401", v.Alert)
+	}
+
+	run(t, ctx, 20*time.Second, "entering the key",
+		chromedp.SendKeys(chromedp.CSS(`#apikey`), key+kb.Enter),
+		chromedp.WaitReady(chromedp.CSS(`#model option[value="emulator.fast-v1"]`)),
+	)
+	ask(t, ctx, "emulator.fast-v1", "with a key")
+	v = waitAnswer(t, ctx, 30*time.Second, "the answer", func(v answerView) bool { return v.State != "" && v.State != "streaming" })
+	if v.State != "done" || v.Alert != "" {
+		t.Errorf("with the key: answer %q, alert %q", v.State, v.Alert)
+	}
+	for _, r := range append(browser.sent("GET", "/v1/models")[1:], browser.sent("POST", "/stream")...) {
+		if r.apiKey != key || r.status != http.StatusOK {
+			t.Errorf("%s %s sent x-api-key %q and got %d; want the key and 200", r.method, r.url, r.apiKey, r.status)
+		}
+	}
+
+	run(t, ctx, 20*time.Second, "reloading the page",
+		chromedp.Reload(),
+		chromedp.WaitReady(chromedp.CSS(`#model option[value="emulator.fast-v1"]`)),
+	)
+	if kept := eval[string](t, ctx, "reading the key field", `document.getElementById('apikey').value`); kept != key {
+		t.Errorf("after a reload the key field holds %q, want the key kept in sessionStorage", kept)
+	}
+}
+
+// TestChatPageRendersModelMarkdown: model output with Markdown and markup
+// becomes paragraphs, lists, code blocks and inline code built as DOM
+// nodes, and the markup stays text. It needs a model whose answer carries
+// the markup: emulator.echo-v1, which answers with the prompt.
+func TestChatPageRendersModelMarkdown(t *testing.T) {
+	t.Parallel()
+	const echo = "emulator.echo-v1"
+	if !slices.Contains(emulator.Models(), echo) {
+		t.Skip("needs " + echo + " (an emulator model that answers with the last user message, word by word) to put markup in a model's answer")
+	}
+	p, _ := startChatLocal(t, emulator.Options{TokensPerSecond: 200})
+	ctx, browser := newBrowser(t, 3*time.Minute)
+	openChat(t, ctx, p.url, echo)
+	const prompt = "Here is `inline <b>code</b>` and <img src=x onerror=window.pwned=1>.\n\n" +
+		"- first <i>item</i>\n- second item\n\n1. one\n2. two\n\n```\n<script>window.pwned=2</script>\n```"
+	run(t, ctx, 20*time.Second, "asking "+echo,
+		chromedp.SetValue(chromedp.CSS(`#model`), echo),
+		chromedp.SetValue(chromedp.CSS(`#message`), prompt),
+		chromedp.Click(chromedp.CSS(`#send`)),
+	)
+	v := waitAnswer(t, ctx, 30*time.Second, "the echoed answer", func(v answerView) bool { return v.State != "" && v.State != "streaming" })
+	if v.State != "done" {
+		t.Fatalf("answer %+v", v)
+	}
+	type node struct {
+		Tag      string `json:"tag"`
+		Text     string `json:"text"`
+		Children []node `json:"children"`
+	}
+	got := eval[[]node](t, ctx, "reading the answer's blocks", `(() => {
+		const all = document.querySelectorAll('#log .msg.assistant .content');
+		const tree = (el) => ({tag: el.tagName.toLowerCase(), text: el.textContent, children: [...el.children].map(tree)});
+		return [...all[all.length - 1].children].map(tree);
+	})()`)
+	want := []node{
+		{"p", "Here is inline <b>code</b> and <img src=x onerror=window.pwned=1>.", []node{{"code", "inline <b>code</b>", nil}}},
+		{"ul", "first <i>item</i>second item", []node{{"li", "first <i>item</i>", nil}, {"li", "second item", nil}}},
+		{"ol", "onetwo", []node{{"li", "one", nil}, {"li", "two", nil}}},
+		{"pre", "<script>window.pwned=2</script>", []node{{"code", "<script>window.pwned=2</script>", nil}}},
+	}
+	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("the answer's blocks (-want +got):\n%s", diff)
+	}
+	if pwned := eval[bool](t, ctx, "checking for script", `window.pwned !== undefined || document.querySelectorAll('img, #log script, #log b, #log i').length > 0`); pwned {
+		t.Error("markup in the answer became elements or ran")
 	}
 	for _, r := range browser.sent("GET", "/x") {
 		t.Errorf("the page fetched %s: markup was turned into an element", r.url)
