@@ -399,8 +399,9 @@ func watchGrowth(t *testing.T, ctx context.Context, limit time.Duration, onSampl
 }
 
 // checkGrowth: the samples are growing prefixes of the final answer, at
-// least 5 of them, and the answer took a fair share of its generation time
-// to appear (a busy machine only makes that longer).
+// least 5 of them, and the answer took at least a third of its generation
+// time to appear (a busy machine makes that longer; only a stall of the
+// browser before the first sample could make it shorter).
 func checkGrowth(t *testing.T, samples []string, final string, spread time.Duration, deltas int, rate float64) {
 	t.Helper()
 	for i, s := range samples {
@@ -418,7 +419,7 @@ func checkGrowth(t *testing.T, samples []string, final string, spread time.Durat
 	if partial < 5 {
 		t.Errorf("saw the answer grow through %d partial texts, want at least 5: %q", partial, samples)
 	}
-	if want := time.Duration(float64(deltas-1) / rate * float64(time.Second)); spread < want/2 {
+	if want := time.Duration(float64(deltas-1) / rate * float64(time.Second)); spread < want/3 {
 		t.Errorf("the answer appeared over %v; at %v words/s its %d words take about %v", spread, rate, deltas, want)
 	}
 }
@@ -438,7 +439,7 @@ func TestChatPageStreams(t *testing.T) {
 		t.Errorf("focus is on #%s after load, want the message box", focused)
 	}
 
-	const first = "How does response streaming reach the browser"
+	const first = "Explain how the answer streams to the page" // 108 words: 7 s
 	want, _ := emulator.Answer("emulator.steady-v1", first, 0)
 	ask(t, ctx, "emulator.steady-v1", first)
 	dir := t.TempDir()
@@ -815,7 +816,7 @@ func TestChatPageThroughLocalgw(t *testing.T) {
 
 	ctx, browser := newBrowser(t, 3*time.Minute)
 	openChat(t, ctx, lp.url, "emulator.steady-v1")
-	const prompt = "Does the Lambda path stream to the page too"
+	const prompt = "How do the words reach the page one by one" // 85 words: 6 s
 	want, _ := emulator.Answer("emulator.steady-v1", prompt, 0)
 	ask(t, ctx, "emulator.steady-v1", prompt)
 	samples, final, spread := watchGrowth(t, ctx, 60*time.Second, nil)
