@@ -19,6 +19,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -727,6 +728,47 @@ func TestChatPageRendersModelMarkdown(t *testing.T) {
 	}
 	for _, r := range browser.sent("GET", "/x") {
 		t.Errorf("the page fetched %s: markup was turned into an element", r.url)
+	}
+	browser.checkClean(t)
+}
+
+// TestChatPageUnderStagePath: behind API Gateway the page is at the
+// stage's root (/prod/, or /prod without the slash) and must call the API
+// under the same prefix. A reverse proxy plays the stage path here.
+func TestChatPageUnderStagePath(t *testing.T) {
+	t.Parallel()
+	p, _ := startChatLocal(t, emulator.Options{TokensPerSecond: 200})
+	target, err := url.Parse(p.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.FlushInterval = -1
+	stage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rest, ok := strings.CutPrefix(r.URL.Path, "/prod")
+		if !ok || rest != "" && !strings.HasPrefix(rest, "/") {
+			http.Error(w, `{"message":"Missing Authentication Token"}`, http.StatusForbidden)
+			return
+		}
+		r.URL.Path, r.URL.RawPath = "/"+strings.TrimPrefix(rest, "/"), ""
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(stage.Close)
+
+	ctx, browser := newBrowser(t, 2*time.Minute)
+	for i, page := range []string{"/prod/", "/prod"} {
+		run(t, ctx, 30*time.Second, "opening "+page,
+			chromedp.Navigate(stage.URL+page),
+			chromedp.WaitReady(chromedp.CSS(`#model option[value="emulator.fast-v1"]`)),
+		)
+		ask(t, ctx, "emulator.fast-v1", "from under a stage")
+		v := waitAnswer(t, ctx, 30*time.Second, "the answer", func(v answerView) bool { return v.State != "" && v.State != "streaming" })
+		if v.State != "done" || v.Alert != "" {
+			t.Errorf("%s: answer %q, alert %q", page, v.State, v.Alert)
+		}
+		if posts := browser.sent("POST", "/prod/stream"); len(posts) != i+1 {
+			t.Errorf("%s: %d POST /prod/stream sent, want %d", page, len(posts), i+1)
+		}
 	}
 	browser.checkClean(t)
 }
