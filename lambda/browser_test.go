@@ -339,10 +339,30 @@ func waitAnswer(t *testing.T, ctx context.Context, limit time.Duration, what str
 // openChat opens the page and waits for the model picker to list model.
 func openChat(t *testing.T, ctx context.Context, gatewayURL, model string) {
 	t.Helper()
-	run(t, ctx, 30*time.Second, "opening the page and loading the model list",
-		chromedp.Navigate(gatewayURL+"/"),
-		chromedp.WaitReady(chromedp.CSS(`#model option[value="`+model+`"]`)),
-	)
+	run(t, ctx, 30*time.Second, "opening the page", chromedp.Navigate(gatewayURL+"/"))
+	waitModel(t, ctx, model)
+}
+
+// waitModel waits for the model picker to offer model (from GET
+// /v1/models), and fails with what the page said if it does not.
+func waitModel(t *testing.T, ctx context.Context, model string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		state := eval[struct {
+			Listed bool
+			Alert  string
+		}](t, ctx, "reading the model picker",
+			`({listed: [...document.querySelectorAll('#model option')].some(o => o.value === `+jsString(model)+`),
+			   alert: document.querySelector('[role=alert]').textContent})`)
+		if state.Listed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the model picker does not offer %s after 20 s (the page says %q)", model, state.Alert)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // ask picks model, types prompt into the message box and presses Send.
@@ -658,8 +678,8 @@ func TestChatPageAPIKey(t *testing.T) {
 
 	run(t, ctx, 20*time.Second, "entering the key",
 		chromedp.SendKeys(chromedp.CSS(`#apikey`), key+kb.Enter),
-		chromedp.WaitReady(chromedp.CSS(`#model option[value="emulator.fast-v1"]`)),
 	)
+	waitModel(t, ctx, "emulator.fast-v1")
 	ask(t, ctx, "emulator.fast-v1", "with a key")
 	v = waitAnswer(t, ctx, 30*time.Second, "the answer", func(v answerView) bool { return v.State != "" && v.State != "streaming" })
 	if v.State != "done" || v.Alert != "" {
@@ -673,8 +693,8 @@ func TestChatPageAPIKey(t *testing.T) {
 
 	run(t, ctx, 20*time.Second, "reloading the page",
 		chromedp.Reload(),
-		chromedp.WaitReady(chromedp.CSS(`#model option[value="emulator.fast-v1"]`)),
 	)
+	waitModel(t, ctx, "emulator.fast-v1")
 	if kept := eval[string](t, ctx, "reading the key field", `document.getElementById('apikey').value`); kept != key {
 		t.Errorf("after a reload the key field holds %q, want the key kept in sessionStorage", kept)
 	}
@@ -759,8 +779,8 @@ func TestChatPageUnderStagePath(t *testing.T) {
 	for i, page := range []string{"/prod/", "/prod"} {
 		run(t, ctx, 30*time.Second, "opening "+page,
 			chromedp.Navigate(stage.URL+page),
-			chromedp.WaitReady(chromedp.CSS(`#model option[value="emulator.fast-v1"]`)),
 		)
+		waitModel(t, ctx, "emulator.fast-v1")
 		ask(t, ctx, "emulator.fast-v1", "from under a stage")
 		v := waitAnswer(t, ctx, 30*time.Second, "the answer", func(v answerView) bool { return v.State != "" && v.State != "streaming" })
 		if v.State != "done" || v.Alert != "" {
