@@ -668,7 +668,7 @@ func TestChatPageShowsTextNotHTML(t *testing.T) {
 func TestChatPageAPIKey(t *testing.T) {
 	t.Parallel()
 	const key = "chat-page-test-key"
-	p, _ := startChatLocal(t, emulator.Options{TokensPerSecond: 200}, "API_KEYS=another-key,"+key)
+	p, _ := startChatLocal(t, emulator.Options{TokensPerSecond: 200}, "API_KEYS=another-key-of-16-chars,"+key)
 	ctx, browser := newBrowser(t, 3*time.Minute)
 	run(t, ctx, 20*time.Second, "opening the page", chromedp.Navigate(p.url+"/"))
 	v := waitAnswer(t, ctx, 20*time.Second, "the model list's error", func(v answerView) bool { return v.Alert != "" })
