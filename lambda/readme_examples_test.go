@@ -136,10 +136,12 @@ try { await streamAnswer(`+jsString(closed.url)+`, {prompt: 'hi'}, () => {}); re
 	}
 }
 
-// TestReadmeAISDKRecipe runs the README's useChat body mapping with the
-// real `ai` package's TextStreamChatTransport (what useChat uses with the
-// text protocol), and useCompletion's request through callCompletionApi
-// (what useCompletion calls), against local mode.
+// TestReadmeAISDKRecipe runs the README's recipe with the real `ai`
+// package against local mode: useChat's TextStreamChatTransport (what
+// useChat uses with the text protocol) with its default body plus modelId,
+// as the README's useChat example configures it, and with the README's
+// body mapping (extracted from README.md); and useCompletion's request
+// through callCompletionApi (what useCompletion calls).
 func TestReadmeAISDKRecipe(t *testing.T) {
 	t.Parallel()
 	node, err := exec.LookPath("node")
@@ -178,6 +180,22 @@ const [base, first, answer1, second] = process.argv.slice(2);
     if (chunk.type === 'text-delta') { out.chat.text += chunk.delta; out.chat.deltas++; }
     if (chunk.type === 'error') out.chat.error = chunk.errorText;
   }
+  // useChat's own body, as the README's useChat example sends it: the
+  // gateway takes id, trigger, messageId and text parts as they are.
+  const plain = new TextStreamChatTransport({ api: base + '/stream', body: { modelId: 'emulator.steady-v1' } });
+  const plainStream = await plain.sendMessages({
+    chatId: 'chat-2', messageId: undefined, trigger: 'submit-message', abortSignal: undefined,
+    messages: [
+      { id: 'u1', role: 'user', parts: [{ type: 'text', text: first }] },
+      { id: 'a1', role: 'assistant', parts: [{ type: 'step-start' }, { type: 'text', text: answer1 }] },
+      { id: 'u2', role: 'user', parts: [{ type: 'text', text: second }] },
+    ],
+  });
+  out.plain = { text: '', deltas: 0 };
+  for await (const chunk of plainStream) {
+    if (chunk.type === 'text-delta') { out.plain.text += chunk.delta; out.plain.deltas++; }
+    if (chunk.type === 'error') out.plain.error = chunk.errorText;
+  }
   out.completion = { text: '', updates: 0 };
   await callCompletionApi({
     api: base + '/stream', prompt: first, body: { modelId: 'emulator.steady-v1' }, streamProtocol: 'text',
@@ -205,7 +223,7 @@ const [base, first, answer1, second] = process.argv.slice(2);
 		t.Fatalf("node: %v\n%s", err, stderr.String())
 	}
 	var got struct {
-		Chat, Completion struct {
+		Chat, Plain, Completion struct {
 			Text            string
 			Deltas, Updates int
 			Error           string
@@ -222,19 +240,24 @@ const [base, first, answer1, second] = process.argv.slice(2);
 	if got.Chat.Deltas < len(want2)/4 {
 		t.Errorf("useChat's transport got the answer in %d pieces for %d words: not streamed", got.Chat.Deltas, len(want2))
 	}
+	if got.Plain.Error != "" || got.Plain.Text != strings.Join(want2, "") || got.Plain.Deltas < len(want2)/4 {
+		t.Errorf("useChat's default body: error %q, %d pieces, text %q; want %q in pieces", got.Plain.Error, got.Plain.Deltas, got.Plain.Text, strings.Join(want2, ""))
+	}
 	if got.Completion.Error != "" || got.Completion.Text != strings.Join(answer1, "") || got.Completion.Updates < len(answer1)/4 {
 		t.Errorf("useCompletion: error %q, %d updates, text %q; want %q in pieces", got.Completion.Error, got.Completion.Updates, got.Completion.Text, strings.Join(answer1, ""))
 	}
 	// The mapping sent the whole conversation as streamgate messages.
 	reqs := up.requests()
-	if len(reqs) != 2 {
-		t.Fatalf("Bedrock got %d requests, want 2", len(reqs))
+	if len(reqs) != 3 {
+		t.Fatalf("Bedrock got %d requests, want 3", len(reqs))
 	}
 	wantTurns := []string{"user: " + first, "assistant: " + strings.Join(answer1, ""), "user: " + second}
-	if turns := reqs[0].turns(); !slices.Equal(turns, wantTurns) {
-		t.Errorf("useChat's conversation reached Bedrock as %q, want %q", turns, wantTurns)
+	for i, how := range []string{"useChat with the mapping", "useChat's default body"} {
+		if turns := reqs[i].turns(); !slices.Equal(turns, wantTurns) {
+			t.Errorf("%s: the conversation reached Bedrock as %q, want %q", how, turns, wantTurns)
+		}
 	}
-	if turns := reqs[1].turns(); !slices.Equal(turns, wantTurns[:1]) {
+	if turns := reqs[2].turns(); !slices.Equal(turns, wantTurns[:1]) {
 		t.Errorf("useCompletion's prompt reached Bedrock as %q", turns)
 	}
 }
