@@ -1,10 +1,10 @@
 package streaming
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/streamgate/streamgate/streaming/chatpage"
+)
 
 // pageHandler serves GET /, the chat page.
-func pageHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, logOf(r), &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "the chat page is not built into this binary"})
-	})
-}
+func pageHandler() http.Handler { return chatpage.New() }
