@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path"
 	"slices"
 	"strconv"
@@ -268,7 +269,9 @@ func (h *Handler) methodNotAllowed(allow string) http.HandlerFunc {
 // the browser only tells its user "Failed to fetch".
 func (h *Handler) allowOrigin(w http.ResponseWriter, r *http.Request, rec *requestLog) {
 	origin := r.Header.Get("Origin")
-	if origin == "" {
+	if origin == "" || sameOrigin(origin, r) {
+		// Browsers send Origin on their own page's POSTs too: that is no
+		// cross-origin request, and needs no CORS headers.
 		return
 	}
 	if len(h.cfg.CORSAllowOrigins) == 0 {
@@ -287,6 +290,13 @@ func (h *Handler) allowOrigin(w http.ResponseWriter, r *http.Request, rec *reque
 		return
 	}
 	hdr.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After")
+}
+
+// sameOrigin reports whether origin is the request's own host (the page
+// served by this gateway calling its API).
+func sameOrigin(origin string, r *http.Request) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
 }
 
 // corsAllowHeaders are the request headers a browser may always send.

@@ -393,3 +393,42 @@ func TestDuplicateAndCaseVariantKeys(t *testing.T) {
 		t.Errorf("the emulator saw %d calls, want 2 (the accepted requests only)", n)
 	}
 }
+
+// TestCORSRefusalsAreLogged (issue 12, item 3): the browser only says
+// "Failed to fetch", so the log line says why an Origin got no CORS
+// headers; the page's own origin is not a refusal.
+func TestCORSRefusalsAreLogged(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, allow, origin, wantCORS string
+	}{
+		{"CORS off", "", "https://other.example", "refused: CORS is off (CORS_ALLOW_ORIGINS is empty)"},
+		{"origin not allowed", "https://chat.example", "https://other.example", `refused: origin "https://other.example" is not in CORS_ALLOW_ORIGINS`},
+		{"allowed", "https://chat.example", "https://chat.example", ""},
+		{"same origin", "", "SAME", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig()
+			cfg.CORSAllowOrigins = splitList(tt.allow)
+			cfg.CORSAllowHeaders = []string{"X-Trace"}
+			gw := newTestGateway(t, emulator.Options{}, cfg, nil)
+			origin := tt.origin
+			if origin == "SAME" {
+				origin = gw.url
+			}
+			req, _ := http.NewRequest(http.MethodOptions, gw.url+"/stream", nil)
+			req.Header.Set("Origin", origin)
+			req.Header.Set("Access-Control-Request-Method", "POST")
+			res := streamtest.Do(t, req)
+			line := lastLog(t, gw.logs, "/stream")
+			if got, _ := line["cors"].(string); got != tt.wantCORS {
+				t.Errorf("log cors %q, want %q", got, tt.wantCORS)
+			}
+			if tt.name == "allowed" && res.Header.Get("Access-Control-Allow-Headers") != corsAllowHeaders+", X-Trace" {
+				t.Errorf("allowed headers %q; want the built-in ones and CORS_ALLOW_HEADERS", res.Header.Get("Access-Control-Allow-Headers"))
+			}
+		})
+	}
+}

@@ -167,7 +167,7 @@ func TestModels(t *testing.T) {
 	want := []string{
 		"emulator.steady-v1", "emulator.fast-v1", "emulator.long-v1", "emulator.slow-start-v1",
 		"emulator.throttle-v1", "emulator.midstream-error-v1", "emulator.truncated-v1", "emulator.timestamp-v1",
-		"emulator.reasoning-v1", "emulator.tools-v1", "emulator.text-v1",
+		"emulator.reasoning-v1", "emulator.tools-v1", "emulator.echo-v1", "emulator.text-v1",
 	}
 	got := Models()
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -252,5 +252,19 @@ func TestNewDefaults(t *testing.T) {
 	e = New(Options{TokensPerSecond: 200, SlowStart: time.Second, LongDuration: time.Minute})
 	if e.interval != 5*time.Millisecond || e.slowStart != time.Second || e.long != time.Minute {
 		t.Errorf("explicit: interval %v slowStart %v long %v", e.interval, e.slowStart, e.long)
+	}
+}
+
+// TestEchoModel: echo-v1 answers with the prompt, markup and all, one word
+// (with its trailing spaces) a delta, capped by maxTokens.
+func TestEchoModel(t *testing.T) {
+	const prompt = "Show <img src=x onerror=alert(1)> and `code`\n\n- a list"
+	deltas, stop := Answer("emulator.echo-v1", prompt, 0)
+	if strings.Join(deltas, "") != prompt || stop != "end_turn" || len(deltas) != 9 {
+		t.Errorf("echo %q (%d deltas), %s", strings.Join(deltas, ""), len(deltas), stop)
+	}
+	capped, stop := Answer("emulator.echo-v1", prompt, 3)
+	if strings.Join(capped, "") != "Show <img src=x " || stop != "max_tokens" {
+		t.Errorf("capped echo %q, %s", strings.Join(capped, ""), stop)
 	}
 }

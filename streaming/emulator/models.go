@@ -3,6 +3,7 @@ package emulator
 import (
 	"hash/fnv"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -25,6 +26,7 @@ const (
 	kindText
 	kindImage
 	kindEmbed
+	kindEcho
 )
 
 // Model ids of the InvokeModel-only models. They are not in Models(),
@@ -90,6 +92,7 @@ var modelTable = [...]model{
 	{"emulator.timestamp-v1", kindTimestamp, "Emulator Timestamp", textImageIn, modalityText, true, onDemand, nil},
 	{"emulator.reasoning-v1", kindReasoning, "Emulator Reasoning", textImageIn, modalityText, true, onDemand, nil},
 	{"emulator.tools-v1", kindTools, "Emulator Tools", textImageIn, modalityText, true, onDemand, nil},
+	{"emulator.echo-v1", kindEcho, "Emulator Echo", textImageIn, modalityText, true, onDemand, nil},
 	{"emulator.text-v1", kindText, "Emulator Text", textIn, modalityText, true, bothInference, []string{"FINE_TUNING", "CONTINUED_PRE_TRAINING"}},
 	{ImageModelID, kindImage, "Emulator Image Generator", textIn, modalityImage, false, bothInference, []string{"FINE_TUNING"}},
 	{EmbeddingModelID, kindEmbed, "Emulator Text Embeddings", textIn, modalityEmbedding, false, onDemand, nil},
@@ -250,7 +253,7 @@ func answerFor(k kind, prompt string, maxTokens int, stopSequences []string) ([]
 		}
 		return make([]string, maxTokens), stopMaxTokens
 	}
-	full := naturalAnswer(prompt, k == kindLong)
+	full := fullAnswer(k, prompt)
 	deltas, stop := full, stopEndTurn
 	for i, d := range full {
 		if maxTokens > 0 && i == maxTokens {
@@ -286,6 +289,21 @@ func matchesStop(delta string, stopSequences []string) bool {
 
 // stripWord is a delta without its trailing ". ".
 func stripWord(delta string) string { return strings.TrimRight(delta, ". ") }
+
+// echoWords splits a prompt for echo-v1: each delta a run of non-space
+// characters with the spaces after it, so that the deltas join to the
+// prompt (less any leading spaces).
+var echoWords = regexp.MustCompile(`\S+\s*`)
+
+// fullAnswer is the uncapped answer of model kind k: echo-v1 repeats the
+// prompt, markup and all (a chat UI's rendering can be tested with model
+// text it chooses); the others say their natural answer.
+func fullAnswer(k kind, prompt string) []string {
+	if k == kindEcho {
+		return echoWords.FindAllString(prompt, -1)
+	}
+	return naturalAnswer(prompt, k == kindLong)
+}
 
 // naturalAnswer renders the uncapped answer for prompt. The PRNG is seeded
 // from the prompt's FNV-1a hash, so the answer is a pure function of the

@@ -112,8 +112,8 @@ func matchedStop(k kind, conv *conversation, sent []string, stop string) string 
 	if stop != stopStopSequence {
 		return ""
 	}
-	full := naturalAnswer(conv.prompt, k == kindLong)
-	// sent is a prefix of the natural answer (after any reasoning).
+	full := fullAnswer(k, conv.prompt)
+	// sent is a prefix of the full answer (after any reasoning).
 	if len(sent) < len(full) {
 		return stripWord(full[len(sent)])
 	}
