@@ -2,20 +2,22 @@ package localgw
 
 import (
 	"crypto/rand"
+
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	smithyrand "github.com/aws/smithy-go/rand"
 	"time"
 )
 
 // newUUID returns a random (version 4) UUID, the form of API Gateway and
-// Lambda request ids.
+// Lambda request ids, made by the AWS SDK's own generator.
 func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	id, err := smithyrand.NewUUID(rand.Reader).GetUUID()
+	if err != nil { // crypto/rand does not fail on Linux
+		panic(err)
+	}
+	return id
 }
 
 // newExtendedID returns an id shaped like API Gateway's extended request id

@@ -84,6 +84,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	smithyrand "github.com/aws/smithy-go/rand"
 )
 
 // Options tunes the emulator's timing. The zero value gives the documented
@@ -486,9 +488,10 @@ func throttled(w http.ResponseWriter) result {
 }
 
 func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	// The SDK's own UUID generator, as Bedrock's request ids are UUIDs.
+	id, err := smithyrand.NewUUID(rand.Reader).GetUUID()
+	if err != nil { // crypto/rand does not fail on Linux
+		panic(err)
+	}
+	return id
 }
