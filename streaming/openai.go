@@ -690,7 +690,10 @@ func ownerOf(id string) string {
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	var b bytes.Buffer
-	_ = json.NewEncoder(&b).Encode(v)
+	enc := json.NewEncoder(&b)
+	// URLs (presigned ones hold &) stay readable to curl and shell users.
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
