@@ -251,4 +251,3 @@ func openAIErrors(t *testing.T, url string) {
 		t.Errorf("mid-stream failure: %v; want a stream error", stream.Err())
 	}
 }
-

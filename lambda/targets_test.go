@@ -4,8 +4,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/streamgate/streamgate/lambda/locals3"
 	"github.com/streamgate/streamgate/lambda/localgw"
+	"github.com/streamgate/streamgate/lambda/locals3"
 	"github.com/streamgate/streamgate/streaming/emulator"
 	"github.com/streamgate/streamgate/streaming/streamtest"
 )

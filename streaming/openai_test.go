@@ -426,3 +426,27 @@ func TestOpenAIModels(t *testing.T) {
 		t.Errorf("get an unknown model: %v; want 404", err)
 	}
 }
+
+// TestChatAnswerMapping: the Bedrock → OpenAI direction — stop reasons to
+// finish_reason, and a Converse answer with reasoning and tool use to one
+// chat.completion.
+func TestChatAnswerMapping(t *testing.T) {
+	t.Parallel()
+	for stop, want := range map[string]string{
+		"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "model_context_window_exceeded": "length",
+		"tool_use": "tool_calls", "guardrail_intervened": "content_filter", "content_filtered": "content_filter", "cancelled": "stop",
+	} {
+		if got := finishReason(stop); got != want {
+			t.Errorf("finishReason(%q) = %q, want %q", stop, got, want)
+		}
+	}
+	a := &answer{reasoning: "let me think", stopReason: "tool_use", usage: usage{3, 4, 7},
+		toolCalls: []toolCall{{id: "tooluse_1", name: "get_weather", input: []byte(`{"city":"Oslo"}`)}}}
+	b, _ := json.Marshal(chatCompletion(chatMeta{id: "chatcmpl-X", model: "m", created: 5}, a))
+	want := `{"choices":[{"finish_reason":"tool_calls","index":0,"logprobs":null,"message":{"role":"assistant","content":null,"reasoning_content":"let me think",` +
+		`"tool_calls":[{"id":"tooluse_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Oslo\"}"}}]}}],` +
+		`"created":5,"id":"chatcmpl-X","model":"m","object":"chat.completion","usage":{"completion_tokens":4,"prompt_tokens":3,"total_tokens":7}}`
+	if string(b) != want {
+		t.Errorf("chat.completion:\n%s\nwant\n%s", b, want)
+	}
+}
