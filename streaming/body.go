@@ -35,11 +35,12 @@ func (cfg *Config) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *Er
 	// bridge holds the whole body in memory already): ErrNotSupported is
 	// fine there.
 	deadlineSet := rc.SetReadDeadline(time.Now().Add(cfg.BodyReadTimeout)) == nil
-	var buf bytes.Buffer
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes))
-	if deadlineSet {
+	body, err := readChunked(http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes))
+	if deadlineSet && err == nil {
 		// Clear it: net/http reads on in the background to notice a
 		// client that goes away, and a stale deadline would look like one.
+		// After a failure it stays: the server must not wait to drain
+		// the rest of a stalled body before it closes the connection.
 		_ = rc.SetReadDeadline(time.Time{})
 	}
 	if err != nil {
@@ -54,7 +55,37 @@ func (cfg *Config) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *Er
 		}
 		return nil, &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "the request body could not be read"}
 	}
-	return buf.Bytes(), nil
+	return body, nil
+}
+
+// bodyChunk is the unit in which a body is held while it arrives.
+const bodyChunk = 32 << 10
+
+// readChunked reads r to its end in fixed chunks, so that a body that
+// stalls pins what it has sent (rounded up to a chunk), not a buffer
+// grown by doubling to twice that; a whole body is joined once at the end.
+func readChunked(r io.Reader) ([]byte, error) {
+	var chunks [][]byte
+	for {
+		size := bodyChunk
+		if len(chunks) == 0 {
+			size = 4 << 10 // most bodies are small
+		}
+		chunk := make([]byte, size)
+		n, err := io.ReadFull(r, chunk)
+		if n > 0 {
+			chunks = append(chunks, chunk[:n])
+		}
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			if len(chunks) == 1 {
+				return chunks[0], nil
+			}
+			return bytes.Join(chunks, nil), nil
+		case err != nil:
+			return nil, err
+		}
+	}
 }
 
 func checkJSONContentType(header string) *Error {
