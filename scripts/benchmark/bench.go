@@ -99,7 +99,7 @@ func DefaultConfig() Config {
 		CPUShareSizes:      []int{128, 256, 512, 1024},
 		CPUShareStep:       3 * time.Second,
 		CPUShareP99:        20 * time.Millisecond,
-		CPUShareMaxRate:    3200,
+		CPUShareMaxRate:    6400,
 		CPUShareFullDeltas: 3000,
 		CPUShareMax:        4 * time.Minute,
 	}
@@ -155,8 +155,8 @@ func (c Config) validate() error {
 		return errors.New("-cpushare-step must be in [500ms, 1m]")
 	case c.CPUShareP99 <= 0 || c.CPUShareP99 > time.Second:
 		return errors.New("-cpushare-p99 must be in (0, 1s]")
-	case c.CPUShareMaxRate < 50 || c.CPUShareMaxRate > 5000:
-		return errors.New("-cpushare-max-rate must be 50..5000")
+	case c.CPUShareMaxRate < 50 || c.CPUShareMaxRate > 10000:
+		return errors.New("-cpushare-max-rate must be 50..10000")
 	case c.CPUShareFullDeltas < 200 || c.CPUShareFullDeltas > 4096:
 		return errors.New("-cpushare-full-deltas must be 200..4096 (the gateway's MAX_TOKENS)")
 	case c.CPUSharePeriod != 0 && (c.CPUSharePeriod < time.Millisecond || c.CPUSharePeriod > time.Second):

@@ -68,7 +68,7 @@ func (s CPUShareSize) capacity(st *CPUShareStep) float64 {
 
 // The rates tried, in order: 50 and 200 always (the guide reports them),
 // then up until one fails.
-var cpuShareLadder = []float64{50, 100, 200, 400, 800, 1600, 3200}
+var cpuShareLadder = []float64{50, 100, 200, 400, 800, 1600, 3200, 6400}
 
 // A step streams for CPUShareStep, but at least cpuShareMinDeltas deltas
 // when that takes no longer than cpuShareMaxStep.
@@ -309,7 +309,7 @@ func (s *switchableEmulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // guideRows are the model speeds the memory-size guide answers for.
-var guideRows = []float64{50, 100, 200, 400, 800}
+var guideRows = []float64{50, 100, 200, 400, 800, 1600, 3200}
 
 // smallestSizeFor is the smallest measured size that sustained rate, or 0.
 func (r *CPUShareReport) smallestSizeFor(rate float64) int {
