@@ -343,15 +343,15 @@ func (r *Report) cpuShare(b *strings.Builder, row func(...string), c *CPUShareRe
 	}
 	fmt.Fprintf(b, "Lambda gives a function CPU in proportion to its memory: %d MB is one vCPU, so 128 MB is about 7%% of one. "+
 		"Here the bootstrap (Lambda mode, one-instance localgw, fresh per size, `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` set to the size) runs in a cgroup v1 `cpu` group "+
-		"whose CFS quota is memory_MB / %d of the period (%v here): once it has used its quota in a period, the kernel stops it until the next one, as Lambda would. "+
+		"whose CFS quota is memory_MB / %d of the period (%s here): once it has used its quota in a period, the kernel stops it until the next one, as Lambda would. "+
 		"Only the bootstrap is limited; the emulator, localgw and the client run outside the group. "+
-		"For each size, one stream of `emulator.timestamp-v1` per rate, %v long (at least %d deltas where that takes at most %v), at rising rates (%s deltas/s, then one step halfway between the last that passed and the first that failed). "+
-		"A rate is **sustained** when the added latency (send stamp → client read, after the first %d deltas) has p99 under %v and the median of the last tenth of the stream is under %v too, "+
+		"For each size, one stream of `emulator.timestamp-v1` per rate, %s long (at least %d deltas where that takes at most %s), at rising rates (%s deltas/s, then one step halfway between the last that passed and the first that failed). "+
+		"A rate is **sustained** when the added latency (send stamp → client read, after the first %d deltas) has p99 under %s and the median of the last tenth of the stream is under %s too, "+
 		"so that nothing queues; a step that fails although the quota never stopped the bootstrap failed for a reason outside the group (the machine is shared) and is tried once more. "+
 		"Then one stream of %d deltas sent as fast as the emulator can (full speed) gives the least CPU a delta costs (reads come in batches and the process never idles), "+
 		"and so the most deltas a second the share pays for. A CFS quota does not make each delta slower: within a period the process runs at full speed until its quota is spent, "+
 		"so latency only suffers once a period's work exceeds the quota. Lambda does not publish its CFS period; a shorter one would hand out the same share in smaller slices, with shorter stops.\n\n",
-		lambdaMBPerVCPU, lambdaMBPerVCPU, c.Period, c.Step, cpuShareMinDeltas, cpuShareMaxStep, joinRates(cpuShareLadder), cpuShareSkip, c.Budget, c.Budget, r.Config.CPUShareFullDeltas)
+		lambdaMBPerVCPU, lambdaMBPerVCPU, fmtDur(c.Period), fmtTotal(c.Step), cpuShareMinDeltas, fmtTotal(cpuShareMaxStep), joinRates(cpuShareLadder), cpuShareSkip, fmtDur(c.Budget), fmtDur(c.Budget), r.Config.CPUShareFullDeltas)
 
 	b.WriteString("**Which memory size for which model speed.** A Bedrock text delta is one or a few tokens, so a model writing N tokens a second sends at most N deltas a second.\n\n")
 	row("model speed, deltas/s", "smallest size measured that keeps up", "what it means")
@@ -362,7 +362,7 @@ func (r *Report) cpuShare(b *strings.Builder, row func(...string), c *CPUShareRe
 			row(fmtRate(rate), "none measured", "no size measured here sustained this rate")
 			continue
 		}
-		row(fmtRate(rate), fmt.Sprintf("%d MB", mb), fmt.Sprintf("p99 under %v at %s deltas/s with no queueing", c.Budget, fmtRate(rate)))
+		row(fmtRate(rate), fmt.Sprintf("%d MB", mb), fmt.Sprintf("p99 under %s at %s deltas/s with no queueing", fmtDur(c.Budget), fmtRate(rate)))
 	}
 	b.WriteString("\n")
 
