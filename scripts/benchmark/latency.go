@@ -136,7 +136,11 @@ func latencyProxy(ctx context.Context, cfg Config, endpoint string, streamTime t
 		return nil, err
 	}
 	defer proxy.stop()
-	return latencySDK(ctx, cfg, proxy.URL, streamTime)
+	rs, err := latencySDK(ctx, cfg, proxy.URL, streamTime)
+	if err != nil {
+		return nil, fmt.Errorf("%w\n%s", err, proxy.tail)
+	}
+	return rs, nil
 }
 
 func latencyLocal(ctx context.Context, cfg Config, endpoint string, streamTime time.Duration) ([]streamResult, error) {

@@ -48,7 +48,20 @@ func serveProxy(upstream string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "benchmark proxy:", err)
 		return 1
 	}
-	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second}
+	// Full duplex: by default the HTTP/1 server consumes and closes what is
+	// left of a request body once the response begins, and the
+	// transport, still probing that same body for its end, then closes
+	// the upstream connection under the response ("use of closed network
+	// connection", the mechanism of aws-sdk-go-v2 #2737). A relay reads
+	// and writes at once, so it says so.
+	full := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+			http.Error(w, "benchmark proxy: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: full, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
