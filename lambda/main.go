@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -47,6 +48,9 @@ func main() {
 // runLambda serves API Gateway events until the runtime ends the process.
 func runLambda(ctx context.Context, getenv func(string) string) error {
 	runtime.GOMAXPROCS(lambdaProcs(getenv, runtime.GOMAXPROCS(0)))
+	if limit, ok := lambdaMemoryLimit(getenv); ok {
+		debug.SetMemoryLimit(limit)
+	}
 	cfg, err := streaming.LoadConfig(getenv)
 	if err != nil {
 		return err

@@ -7,24 +7,29 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
 // Config is one benchmark run. DefaultConfig is what scripts/bench runs.
 type Config struct {
-	Root        string          // repository root
-	Sections    map[string]bool // which sections run
-	GoBench     string          // go test -bench output (encoders section)
-	Dist        string          // scripts/build output dir (arm64 sizes)
-	Bootstrap   string          // host bootstrap; "" → built
-	EmulatorBin string          // emulator binary; "" → built
-	Log         io.Writer       // progress; nil → discard
-	Since       time.Time       // start of the whole run; zero → start of Run
+	Root      string          // repository root
+	Sections  map[string]bool // which sections run
+	GoBench   string          // go test -bench output (encoders section)
+	Dist      string          // scripts/build output dir (arm64 sizes)
+	Bootstrap string          // host bootstrap; "" → built
+	// BootstrapBefore, if set, is an earlier build of the bootstrap that
+	// section lambdastream measures too, interleaved with the others;
+	// BeforeLabel names it (scripts/bench -before REV sets both).
+	BootstrapBefore, BeforeLabel string
+	EmulatorBin                  string    // emulator binary; "" → built
+	Log                          io.Writer // progress; nil → discard
+	Since                        time.Time // start of the whole run; zero → start of Run
 
 	LatencyStreams int
 	LatencyDeltas  int
 	LatencyRate    float64  // deltas/s per stream
-	LatencyPaths   []string // subset of "sdk", "local", "lambda"; nil → all
+	LatencyPaths   []string // subset of "sdk", "local", "lambda", "proxy"; nil → all
 
 	ConcStreams  int
 	ConcRate     float64
@@ -37,6 +42,39 @@ type Config struct {
 
 	LambdaStreamDeltas int     // section lambdastream: deltas of the one stream
 	LambdaStreamRate   float64 // and their rate
+	LambdaStreamRounds int     // rounds of all settings, interleaved
+
+	// LambdaGODEBUG is added to the environment of every bootstrap in
+	// Lambda mode (sections cpushare and lambdastream, where it is one of
+	// the settings compared); "" adds nothing.
+	LambdaGODEBUG string
+
+	CPUShareSizes      []int         // memory sizes, MB
+	CPUShareStep       time.Duration // stream length of each rate step
+	CPUShareP99        time.Duration // the latency bound of a sustained rate
+	CPUShareMaxRate    float64       // the ladder stops here
+	CPUShareFullDeltas int           // deltas of the full-speed stream
+	CPUSharePeriod     time.Duration // CFS period; 0 = the controller's (100 ms by default)
+	CPUShareMax        time.Duration // bound on the whole section
+}
+
+// proposedGODEBUG keeps the Go runtime's sysmon thread out of its deep
+// sleep. In a process that idles between deltas, sysmon otherwise goes to
+// sleep on a futex whenever every P is idle and is woken by the next
+// system call, then polls with 20 µs naps until the process idles again:
+// two extra wake-ups per delta, measured in section 6. With schedtrace
+// set, sysmon never sleeps deep and naps up to 10 ms instead (about 100
+// wake-ups a second whatever the rate); the period is so long (24.8 days)
+// that no trace line is ever printed. A fatal error prints the scheduler
+// state once, which is harmless. The template sets the same value for the
+// function; keep the two in sync.
+const proposedGODEBUG = "schedtrace=2147483647"
+
+func (c Config) lambdaExtraEnv() []string {
+	if c.LambdaGODEBUG == "" {
+		return nil
+	}
+	return []string{"GODEBUG=" + c.LambdaGODEBUG}
 }
 
 // DefaultConfig returns the full run (about 2–3 minutes on 2 cores).
@@ -45,7 +83,7 @@ func DefaultConfig() Config {
 		LatencyStreams: 10,
 		LatencyDeltas:  200,
 		LatencyRate:    50,
-		ConcStreams:    1000,
+		ConcStreams:    2000,
 		ConcRate:       20,
 		ConcDuration:   30 * time.Second,
 		ConcRamp:       5 * time.Second,
@@ -53,9 +91,32 @@ func DefaultConfig() Config {
 		ColdStarts:     20,
 		LongDuration:   20 * time.Second,
 
-		LambdaStreamDeltas: 1500,
-		LambdaStreamRate:   100,
+		LambdaStreamDeltas: 1000,
+		LambdaStreamRate:   200,
+		LambdaStreamRounds: 3,
+		LambdaGODEBUG:      proposedGODEBUG,
+
+		CPUShareSizes:      []int{128, 256, 512, 1024},
+		CPUShareStep:       3 * time.Second,
+		CPUShareP99:        20 * time.Millisecond,
+		CPUShareMaxRate:    6400,
+		CPUShareFullDeltas: 3000,
+		CPUShareMax:        4 * time.Minute,
 	}
+}
+
+// ShortConfig is DefaultConfig cut down to a smoke run of every section
+// (about a minute): the numbers are not worth publishing, but every
+// section runs end to end.
+func ShortConfig() Config {
+	c := DefaultConfig()
+	c.LatencyStreams, c.LatencyDeltas = 4, 60
+	c.ConcStreams, c.ConcDuration, c.ConcRamp = 100, 5*time.Second, time.Second
+	c.ColdStarts = 5
+	c.LongDuration = 3 * time.Second
+	c.LambdaStreamDeltas, c.LambdaStreamRounds = 300, 1
+	c.CPUShareSizes, c.CPUShareStep, c.CPUShareMaxRate, c.CPUShareFullDeltas = []int{128, 1024}, time.Second, 400, 500
+	return c
 }
 
 func (c Config) validate() error {
@@ -84,6 +145,34 @@ func (c Config) validate() error {
 		return errors.New("-lambdastream-rate must be above 0 and at most 1000")
 	case c.LongDuration <= 0 || c.LongDuration > 2*time.Minute:
 		return errors.New("-long-duration must be in (0, 2m]")
+	case c.LambdaStreamRounds < 1 || c.LambdaStreamRounds > 20:
+		return errors.New("-lambdastream-rounds must be 1..20")
+	case strings.ContainsAny(c.LambdaGODEBUG, " \t\n"):
+		return errors.New("-lambda-godebug must be a GODEBUG value without spaces (key=value,key=value)")
+	case len(c.CPUShareSizes) == 0:
+		return errors.New("-cpushare-sizes must name at least one memory size")
+	case c.CPUShareStep < 500*time.Millisecond || c.CPUShareStep > time.Minute:
+		return errors.New("-cpushare-step must be in [500ms, 1m]")
+	case c.CPUShareP99 <= 0 || c.CPUShareP99 > time.Second:
+		return errors.New("-cpushare-p99 must be in (0, 1s]")
+	case c.CPUShareMaxRate < 50 || c.CPUShareMaxRate > 10000:
+		return errors.New("-cpushare-max-rate must be 50..10000")
+	case c.CPUShareFullDeltas < 200 || c.CPUShareFullDeltas > 4096:
+		return errors.New("-cpushare-full-deltas must be 200..4096 (the gateway's MAX_TOKENS)")
+	case c.CPUSharePeriod != 0 && (c.CPUSharePeriod < time.Millisecond || c.CPUSharePeriod > time.Second):
+		return errors.New("-cpushare-period must be 0 (the controller's) or in [1ms, 1s]")
+	case c.CPUShareMax < 10*time.Second || c.CPUShareMax > 8*time.Minute:
+		return errors.New("-cpushare-max must be in [10s, 8m]")
+	}
+	if c.BootstrapBefore != "" {
+		if _, err := os.Stat(c.BootstrapBefore); err != nil {
+			return fmt.Errorf("-bootstrap-before: %w", err)
+		}
+	}
+	for _, mb := range c.CPUShareSizes {
+		if mb < 128 || mb > 10240 {
+			return fmt.Errorf("-cpushare-sizes: %d MB is not a Lambda memory size (128..10240)", mb)
+		}
 	}
 	return nil
 }
@@ -111,6 +200,7 @@ type Report struct {
 	ColdStart    *ColdStartReport
 	Memory       *MemoryReport
 	LambdaStream *LambdaStreamReport
+	CPUShare     *CPUShareReport
 	Encoders     *EncoderReport
 	Errors       map[string]error // section → why it failed
 }
@@ -175,7 +265,7 @@ func Run(ctx context.Context, cfg Config) *Report {
 	// Build what the selected sections run, once, with the same flags as
 	// scripts/build (static, stripped, -tags lambda.norpc) but for this
 	// machine.
-	needsBootstrap := cfg.Sections["latency"] || cfg.Sections["concurrency"] || cfg.Sections["coldstart"] || cfg.Sections["memory"] || cfg.Sections["lambdastream"]
+	needsBootstrap := cfg.Sections["latency"] || cfg.Sections["concurrency"] || cfg.Sections["coldstart"] || cfg.Sections["memory"] || cfg.Sections["lambdastream"] || cfg.Sections["cpushare"]
 	needsEmulator := cfg.Sections["concurrency"]
 	if (needsBootstrap && cfg.Bootstrap == "") || (needsEmulator && cfg.EmulatorBin == "") {
 		t0 := time.Now()
@@ -202,7 +292,7 @@ func Run(ctx context.Context, cfg Config) *Report {
 		rep.Sections = append(rep.Sections, SectionTime{"build", time.Since(t0)})
 		if err != nil {
 			rep.Errors["build"] = err
-			for _, n := range []string{"latency", "concurrency", "coldstart", "memory", "lambdastream"} {
+			for _, n := range []string{"latency", "concurrency", "coldstart", "memory", "lambdastream", "cpushare"} {
 				if cfg.Sections[n] {
 					rep.Errors[n] = errors.New("not run: the build failed")
 					cfg.Sections[n] = false
@@ -222,6 +312,7 @@ func Run(ctx context.Context, cfg Config) *Report {
 	section("coldstart", func() (err error) { rep.ColdStart, err = runColdStart(ctx, cfg); return err })
 	section("memory", func() (err error) { rep.Memory, err = runMemory(ctx, cfg); return err })
 	section("lambdastream", func() (err error) { rep.LambdaStream, err = runLambdaStream(ctx, cfg); return err })
+	section("cpushare", func() (err error) { rep.CPUShare, err = runCPUShare(ctx, cfg); return err })
 	section("encoders", func() (err error) { rep.Encoders, err = readGoBench(cfg.GoBench); return err })
 	return rep
 }

@@ -114,6 +114,10 @@ func benchMeaning(name string) string {
 		return "per stream: one emulator.fast-v1 answer read with the SDK straight from an in-process emulator (baseline; per delta includes the emulator's own encoding)"
 	case name == "Stream/gateway-sse":
 		return "per stream: the same answer relayed by the gateway as SSE over loopback HTTP; minus direct-sdk = what the gateway adds"
+	case name == "LambdaRelay/sdk":
+		return "per stream (lambda/apigw): a recorded 500-delta answer replayed one frame per flush from a loopback server, read with the SDK alone; the upstream allocates nothing per delta, so these are the SDK's own costs"
+	case name == "LambdaRelay/lambda-sse":
+		return "per stream (lambda/apigw): the same answer through the Lambda path, apigw.Wrap and its pipe, read as the runtime reads it; minus sdk = what the gateway adds on Lambda"
 	}
 	return "see streaming/bench_test.go"
 }

@@ -3,159 +3,247 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
-	"strconv"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/streamgate/streamgate/lambda/localgw"
 	"github.com/streamgate/streamgate/streaming/emulator"
 )
 
 // LambdaStreamReport is section 6: one stream through the Lambda path, the
-// way a Lambda instance serves it (one invocation per process), once with
-// GOMAXPROCS=2 (before) and once with Lambda mode's default of 1 (after).
+// way a Lambda instance serves it (one invocation per process), under
+// each runtime setting, the settings interleaved round by round.
 type LambdaStreamReport struct {
 	Deltas int
 	Rate   float64
-	Runs   []LambdaStreamRun
+	Rounds int
+	Runs   []LambdaStreamRun // one per setting, in order
 }
 
-// LambdaStreamRun is one setting's measurement.
+// LambdaStreamRun is one setting's measurement over all rounds.
 type LambdaStreamRun struct {
-	Setting string
-	CPU     time.Duration // bootstrap CPU over the stream
-	Latency latencyStats  // after the first 50 deltas (warm)
+	Setting   string
+	Env       string          // what the setting adds to the environment
+	CPU       []time.Duration // the bootstrap's, per round
+	Latency   latencyStats    // all rounds, after each stream's first 50 deltas
+	Busiest   time.Duration   // CPU of the busiest thread, summed over rounds
+	Others    time.Duration   // CPU of all other threads, summed over rounds
+	Wakeups   int64           // voluntary context switches, all threads, summed
+	GCs       int             // garbage collections, summed over rounds
+	AllDeltas int             // deltas over all rounds
 }
 
-func (r LambdaStreamRun) cpuPer1k(deltas int) time.Duration { return perK(r.CPU, int64(deltas)) }
+// cpuPer1k is the median round's CPU per 1,000 deltas.
+func (r LambdaStreamRun) cpuPer1k(deltas int) time.Duration {
+	if len(r.CPU) == 0 {
+		return 0
+	}
+	s := slices.Clone(r.CPU)
+	slices.Sort(s)
+	return perK(median(s), int64(deltas))
+}
+
+// minPer1k is the best round's: the least noise from the shared machine.
+func (r LambdaStreamRun) minPer1k(deltas int) time.Duration {
+	if len(r.CPU) == 0 {
+		return 0
+	}
+	return perK(slices.Min(r.CPU), int64(deltas))
+}
+
+func (r LambdaStreamRun) perDelta(v int64) float64 {
+	if r.AllDeltas == 0 {
+		return 0
+	}
+	return float64(v) / float64(r.AllDeltas)
+}
+
+// lambdaSetting is one way to run the bootstrap: a binary and what its
+// environment adds. The GODEBUG of cfg.LambdaGODEBUG is only in the
+// settings that name it, so that its effect shows.
+type lambdaSetting struct {
+	name, env string
+	bootstrap string // "" → cfg.Bootstrap
+	noGODEBUG bool   // leave cfg.LambdaGODEBUG out
+}
+
+func (c Config) lambdaSettings() []lambdaSetting {
+	var s []lambdaSetting
+	if c.BootstrapBefore != "" {
+		label := c.BeforeLabel
+		if label == "" {
+			label = "an earlier build"
+		}
+		s = append(s, lambdaSetting{name: "before: " + label + ", GOMAXPROCS=1", bootstrap: c.BootstrapBefore, noGODEBUG: true})
+	}
+	s = append(s,
+		lambdaSetting{name: "GOMAXPROCS=2", env: "GOMAXPROCS=2", noGODEBUG: true},
+		lambdaSetting{name: "GOMAXPROCS=1 (Lambda mode's default)", noGODEBUG: true},
+	)
+	if c.LambdaGODEBUG != "" {
+		s = append(s, lambdaSetting{name: "GOMAXPROCS=1, GODEBUG=" + c.LambdaGODEBUG, env: "GODEBUG=" + c.LambdaGODEBUG})
+	}
+	return s
+}
 
 func runLambdaStream(ctx context.Context, cfg Config) (*LambdaStreamReport, error) {
-	rep := &LambdaStreamReport{Deltas: cfg.LambdaStreamDeltas, Rate: cfg.LambdaStreamRate}
-	for _, setting := range []struct{ name, env string }{
-		{"before: GOMAXPROCS=2", "GOMAXPROCS=2"},
-		{"after: Lambda mode's default (1)", ""},
-	} {
-		run, err := lambdaStreamOnce(ctx, cfg, setting.env)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", setting.name, err)
+	rep := &LambdaStreamReport{Deltas: cfg.LambdaStreamDeltas, Rate: cfg.LambdaStreamRate, Rounds: cfg.LambdaStreamRounds}
+	settings := cfg.lambdaSettings()
+	rep.Runs = make([]LambdaStreamRun, len(settings))
+	emu, err := startInProcessEmulator(emulator.Options{TokensPerSecond: cfg.LambdaStreamRate})
+	if err != nil {
+		return nil, err
+	}
+	defer emu.Close()
+	for round := range cfg.LambdaStreamRounds {
+		for i, setting := range settings {
+			run := &rep.Runs[i]
+			run.Setting, run.Env = setting.name, setting.env
+			if err := lambdaStreamOnce(ctx, cfg, emu.URL, setting, run); err != nil {
+				return nil, fmt.Errorf("%s: %w", setting.name, err)
+			}
+			cfg.logf("lambdastream: round %d, %s: %s CPU per 1,000 deltas", round+1, setting.name,
+				fmtDur(perK(run.CPU[len(run.CPU)-1], int64(rep.Deltas))))
 		}
-		run.Setting = setting.name
-		rep.Runs = append(rep.Runs, run)
-		cfg.logf("lambdastream: %s: %s CPU per 1,000 deltas, p50 %v p99 %v", setting.name,
-			fmtDur(run.cpuPer1k(rep.Deltas)), run.Latency.P50, run.Latency.P99)
 	}
 	return rep, nil
 }
 
-// pidRecorder is a slog handler that keeps the pid localgw logs with each
-// instance's cold start: the bootstrap process to measure.
-type pidRecorder struct {
-	mu  sync.Mutex
-	pid string
-}
-
-func (p *pidRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (p *pidRecorder) WithAttrs([]slog.Attr) slog.Handler       { return p }
-func (p *pidRecorder) WithGroup(string) slog.Handler            { return p }
-func (p *pidRecorder) Handle(_ context.Context, r slog.Record) error {
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "pid" {
-			p.mu.Lock()
-			p.pid = a.Value.String()
-			p.mu.Unlock()
+// lambdaStreamOnce measures one stream in a fresh execution environment
+// and adds it to run.
+func lambdaStreamOnce(ctx context.Context, cfg Config, endpoint string, setting lambdaSetting, run *LambdaStreamRun) error {
+	// gctrace=1 makes the runtime print a line per collection, which is
+	// how the GC count is read; it costs one write per collection.
+	godebug := "gctrace=1"
+	var env []string
+	settingEnv := []string{setting.env}
+	if !setting.noGODEBUG {
+		settingEnv = append(settingEnv, cfg.lambdaExtraEnv()...)
+	}
+	for _, kv := range settingEnv {
+		switch {
+		case kv == "":
+		case strings.HasPrefix(kv, "GODEBUG="):
+			godebug += "," + strings.TrimPrefix(kv, "GODEBUG=")
+		default:
+			env = append(env, kv)
 		}
-		return true
-	})
-	return nil
-}
-
-func (p *pidRecorder) get() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.pid
-}
-
-func lambdaStreamOnce(ctx context.Context, cfg Config, extraEnv string) (LambdaStreamRun, error) {
-	var run LambdaStreamRun
-	emu, err := startInProcessEmulator(emulator.Options{TokensPerSecond: cfg.LambdaStreamRate})
+	}
+	env = append(env, "GODEBUG="+godebug)
+	gcs := &gcCounter{}
+	bootstrap := setting.bootstrap
+	if bootstrap == "" {
+		bootstrap = cfg.Bootstrap
+	}
+	inst, err := startLambdaInstance(ctx, bootstrap, endpoint, 0, env, gcs)
 	if err != nil {
-		return run, err
+		return err
 	}
-	defer emu.Close()
-	env := lambdaEnv(emu.URL)
-	if extraEnv != "" {
-		env = append(env, extraEnv)
-	}
-	pids := &pidRecorder{}
-	tail := newTailBuffer(40)
-	gw, err := localgw.New(localgw.Config{Bootstrap: cfg.Bootstrap, Instances: 1, Env: env, Stderr: tail, Logger: slog.New(pids)})
-	if err != nil {
-		return run, err
-	}
-	defer gw.Close()
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = gw.Start(sctx)
-	cancel()
-	if err != nil {
-		return run, fmt.Errorf("localgw: %w\n%s", err, tail)
-	}
-	pid := pids.get()
-	if _, err := strconv.Atoi(pid); err != nil {
-		return run, fmt.Errorf("localgw logged no bootstrap pid (%q)", pid)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return run, err
-	}
-	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	url := "http://" + ln.Addr().String() + "/stream"
+	defer inst.Close()
 
 	client := newHTTPClient(1)
 	defer client.CloseIdleConnections()
-	if r := readSSE(ctx, client, url, requestBody(timestampModel, 50, 0), true, 50); !r.ok(50) {
-		return run, fmt.Errorf("warm-up: %s\n%s", r.describe(50), tail)
+	if r := readSSE(ctx, client, inst.URL, requestBody(timestampModel, 50, 0), true, 50); !r.ok(50) {
+		return fmt.Errorf("warm-up: %s\n%s", r.describe(50), inst.tail)
 	}
-	cpu0, err := procCPU(pid)
+	before, err := readThreads(inst.Pid)
 	if err != nil {
-		return run, err
+		return err
 	}
+	cpu0, err := procCPUPrecise(inst.Pid)
+	if err != nil {
+		return err
+	}
+	gc0 := gcs.count()
 	rctx, cancel := context.WithTimeout(ctx, time.Duration(float64(cfg.LambdaStreamDeltas)/cfg.LambdaStreamRate*float64(time.Second))+time.Minute)
-	r := readSSE(rctx, client, url, requestBody(timestampModel, cfg.LambdaStreamDeltas, 1), true, cfg.LambdaStreamDeltas)
+	r := readSSE(rctx, client, inst.URL, requestBody(timestampModel, cfg.LambdaStreamDeltas, 1), true, cfg.LambdaStreamDeltas)
 	cancel()
 	if !r.ok(cfg.LambdaStreamDeltas) {
-		return run, fmt.Errorf("stream: %s\n%s", r.describe(cfg.LambdaStreamDeltas), tail)
+		return fmt.Errorf("stream: %s\n%s", r.describe(cfg.LambdaStreamDeltas), inst.tail)
 	}
-	cpu1, err := procCPU(pid)
+	cpu1, err := procCPUPrecise(inst.Pid)
 	if err != nil {
-		return run, err
+		return err
 	}
-	run.CPU = cpu1 - cpu0
+	after, err := readThreads(inst.Pid)
+	if err != nil {
+		return err
+	}
+	run.CPU = append(run.CPU, cpu1-cpu0)
+	run.GCs += gcs.count() - gc0
+	run.AllDeltas += cfg.LambdaStreamDeltas
+	for i, t := range threadDelta(before, after) {
+		if i == 0 {
+			run.Busiest += t.CPU
+		} else {
+			run.Others += t.CPU
+		}
+		run.Wakeups += t.Voluntary
+	}
 	warm := r.lat
 	if len(warm) > 50 {
 		warm = warm[50:]
 	}
-	run.Latency = summarize(warm)
-	return run, nil
+	all := summarize(warm)
+	// Pool the rounds' latencies by keeping the worst of each statistic:
+	// a single run's tail is what a user would see.
+	if run.Latency.N == 0 || all.P99 > run.Latency.P99 {
+		run.Latency.P99 = all.P99
+	}
+	if run.Latency.N == 0 || all.P50 > run.Latency.P50 {
+		run.Latency.P50 = all.P50
+	}
+	run.Latency.Max = max(run.Latency.Max, all.Max)
+	run.Latency.N += all.N
+	return nil
 }
 
 func (r *Report) lambdaStream(b *strings.Builder, row func(...string), l *LambdaStreamReport) {
 	fmt.Fprintf(b, "One stream of %d `emulator.timestamp-v1` deltas at %g/s through the Lambda path (the bootstrap in Lambda mode under a one-instance localgw), "+
-		"as a Lambda instance serves it: one invocation per process. CPU is the bootstrap's utime+stime over the stream (`/proc/PID/stat`); "+
-		"latency is send stamp to client read, after the first 50 deltas.\n\n", l.Deltas, l.Rate)
-	row("setting", "bootstrap CPU per 1,000 deltas", "latency p50", "latency p99", "latency max", "what it means")
-	row("---", "---:", "---:", "---:", "---:", "---")
-	for i, run := range l.Runs {
-		means := "each delta crosses goroutines (SDK event reader → handler → runtime client); with 2 Ps every hand-off wakes another thread"
-		if i > 0 {
-			means = "the hand-offs are goroutine switches on one thread; " + pct(int64(l.Runs[0].CPU-run.CPU), int64(l.Runs[0].CPU)) + " less CPU than before"
-		}
-		row(run.Setting, fmtDur(run.cpuPer1k(l.Deltas)), fmtDur(run.Latency.P50), fmtDur(run.Latency.P99), fmtDur(run.Latency.Max), means)
+		"as a Lambda instance serves it: a fresh process per stream, after one 50-delta warm-up stream. "+
+		"The settings take turns, %s of each, so that a busy moment on the shared machine hits them alike. "+
+		"CPU is the bootstrap's time on a CPU over the stream, all threads, from `/proc/PID/task/*/schedstat` (nanoseconds); "+
+		"the median round is shown, and the best round, which has the least noise from other work on the machine. "+
+		"Latency is send stamp to client read after each stream's first 50 deltas, the worst round's. "+
+		"Wake-ups are voluntary context switches (`/proc/PID/task/*/status`): each is a thread going to sleep and being woken again. "+
+		"The busiest thread is the one running the Go code; the others are mostly the runtime's `sysmon`.\n\n",
+		l.Deltas, l.Rate, plural(l.Rounds, "round"))
+	row("setting", "CPU per 1,000 deltas (median / best)", "busiest thread, per 1,000 deltas", "other threads, per 1,000 deltas", "wake-ups per delta", "GCs per 1,000 deltas", "latency p50", "latency p99", "latency max")
+	row("---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:")
+	for _, run := range l.Runs {
+		row(run.Setting,
+			fmtDur(run.cpuPer1k(l.Deltas))+" / "+fmtDur(run.minPer1k(l.Deltas)),
+			fmtDur(perK(run.Busiest, int64(run.AllDeltas))),
+			fmtDur(perK(run.Others, int64(run.AllDeltas))),
+			fmt.Sprintf("%.2f", run.perDelta(run.Wakeups)),
+			fmt.Sprintf("%.2f", 1000*run.perDelta(int64(run.GCs))),
+			fmtDur(run.Latency.P50), fmtDur(run.Latency.P99), fmtDur(run.Latency.Max))
 	}
 	b.WriteString("\n")
+	if len(l.Runs) >= 2 {
+		base := l.Runs[0]
+		for _, run := range l.Runs[1:] {
+			fmt.Fprintf(b, "- %s: %s CPU per delta than %s (median rounds; %s for the best rounds).\n", run.Setting,
+				lessOrMore(base.cpuPer1k(l.Deltas), run.cpuPer1k(l.Deltas)), base.Setting, lessOrMore(base.minPer1k(l.Deltas), run.minPer1k(l.Deltas)))
+		}
+		b.WriteString("\n")
+	}
+}
+
+// lessOrMore says how much less (or more) v is than base, in percent.
+func lessOrMore(base, v time.Duration) string {
+	if base <= 0 {
+		return "–"
+	}
+	if v <= base {
+		return pct(int64(base-v), int64(base)) + " less"
+	}
+	return pct(int64(v-base), int64(base)) + " more"
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return itoa(n) + " " + word + "s"
 }

@@ -40,6 +40,8 @@ var latencyPathInfo = []struct{ key, name, means string }{
 		"client ← SSE ← bootstrap process (local mode) ← SDK ← emulator: the gateway's own cost, plus one more loopback hop"},
 	{"lambda", "(c) Lambda path (localgw)",
 		"client ← localgw (API Gateway STREAM emulation) ← Runtime API response stream ← bootstrap child (Lambda mode, io.Pipe bridge) ← SDK ← emulator"},
+	{"proxy", "(d) SDK → reverse proxy → emulator (one-hop floor)",
+		"the SDK of (a) reading the emulator through `httputil.ReverseProxy` with `FlushInterval: -1` in a process of its own: a relay that only copies bytes, the least one more loopback hop can cost"},
 }
 
 // runLatency measures the added latency per delta on each path, one path
@@ -76,6 +78,8 @@ func runLatency(ctx context.Context, cfg Config) (*LatencyReport, error) {
 			rs, err = latencyLocal(pctx, cfg, emu.URL, streamTime)
 		case "lambda":
 			rs, err = latencyLambda(pctx, cfg, emu.URL, streamTime)
+		case "proxy":
+			rs, err = latencyProxy(pctx, cfg, emu.URL, streamTime)
 		}
 		cancel()
 		if err != nil {
@@ -124,6 +128,19 @@ func latencySDK(ctx context.Context, cfg Config, endpoint string, streamTime tim
 		defer cancel()
 		return readSDK(sctx, clients[i], cfg.LatencyDeltas, i)
 	}), nil
+}
+
+func latencyProxy(ctx context.Context, cfg Config, endpoint string, streamTime time.Duration) ([]streamResult, error) {
+	proxy, err := startProxy(ctx, endpoint)
+	if err != nil {
+		return nil, err
+	}
+	defer proxy.stop()
+	rs, err := latencySDK(ctx, cfg, proxy.URL, streamTime)
+	if err != nil {
+		return nil, fmt.Errorf("%w\n%s", err, proxy.tail)
+	}
+	return rs, nil
 }
 
 func latencyLocal(ctx context.Context, cfg Config, endpoint string, streamTime time.Duration) ([]streamResult, error) {

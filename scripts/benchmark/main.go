@@ -9,13 +9,23 @@
 // Sections (-only takes a comma list; default all):
 //
 //   - latency: added latency per delta, emulator send stamp → client read,
-//     for the SDK alone (baseline), local mode and the Lambda path (localgw);
-//   - concurrency: 1,000 concurrent 30-s streams against local mode, with
+//     for the SDK alone (baseline), local mode, the Lambda path (localgw)
+//     and the SDK through a reverse proxy (the one-hop floor);
+//   - concurrency: 2,000 concurrent 30-s streams against local mode, with
 //     the bootstrap's CPU time and peak RSS;
 //   - coldstart: exec of the bootstrap to its first /next under localgw,
 //     and binary and zip sizes;
 //   - memory: peak RSS of a bootstrap over one emulator.long-v1 stream;
+//   - lambdastream: one stream through the Lambda path per runtime setting
+//     (GOMAXPROCS, GODEBUG), interleaved: CPU per delta, per thread,
+//     wake-ups and GC;
+//   - cpushare: the Lambda path with the bootstrap in a cgroup holding it
+//     to the CPU share of each Lambda memory size (cgroup v1, as root; skipped
+//     with a message elsewhere): the memory-size guide;
 //   - encoders: the go test -bench results (needs -gobench FILE).
+//
+// -short runs every section small (about a minute), to check that all of
+// it works; its numbers are not worth publishing.
 //
 // Every process it starts listens on 127.0.0.1 and every wait is bounded.
 // Progress goes to stderr. Linux only for the CPU and memory numbers
@@ -38,6 +48,9 @@ import (
 )
 
 func main() {
+	if upstream := os.Getenv(proxyEnv); upstream != "" {
+		os.Exit(serveProxy(upstream, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -49,7 +62,11 @@ const maxRun = 9 * time.Minute
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := DefaultConfig()
+	if wantsShort(args) {
+		cfg = ShortConfig()
+	}
 	fs := flag.NewFlagSet("benchmark", flag.ContinueOnError)
+	fs.Bool("short", false, "a smoke run of every section, about a minute: small counts and short streams (the other flags still apply on top)")
 	fs.SetOutput(stderr)
 	out := fs.String("out", "", "markdown `file` to write (default BENCHMARKS.md at the repository root; - for stdout only)")
 	only := fs.String("only", "", "comma `list` of sections to run: "+strings.Join(allSections, ",")+" (default all)")
@@ -57,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.GoBench, "gobench", "", "`file` with the output of go test -bench -benchmem ./streaming/ (encoders section)")
 	fs.StringVar(&cfg.Dist, "dist", "", "`dir` holding scripts/build's bootstrap and lambda.zip (sizes)")
 	fs.StringVar(&cfg.Bootstrap, "bootstrap", "", "host bootstrap `binary` (default: built into a temporary directory)")
+	fs.StringVar(&cfg.BootstrapBefore, "bootstrap-before", "", "an earlier host bootstrap `binary` for section lambdastream to compare with, interleaved (scripts/bench -before REV builds one)")
+	fs.StringVar(&cfg.BeforeLabel, "before-label", "", "what to call -bootstrap-before in the table (a git revision, say)")
 	fs.StringVar(&cfg.EmulatorBin, "emulator", "", "emulator `binary` (default: built into a temporary directory)")
 	fs.IntVar(&cfg.LatencyStreams, "latency-streams", cfg.LatencyStreams, "concurrent streams per latency path")
 	fs.IntVar(&cfg.LatencyDeltas, "latency-deltas", cfg.LatencyDeltas, "deltas per latency stream")
@@ -70,6 +89,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.LongDuration, "long-duration", cfg.LongDuration, "duration of the emulator.long-v1 answer in the memory run")
 	fs.IntVar(&cfg.LambdaStreamDeltas, "lambdastream-deltas", cfg.LambdaStreamDeltas, "deltas of the one stream in the lambdastream run")
 	fs.Float64Var(&cfg.LambdaStreamRate, "lambdastream-rate", cfg.LambdaStreamRate, "deltas/s of that stream")
+	fs.IntVar(&cfg.LambdaStreamRounds, "lambdastream-rounds", cfg.LambdaStreamRounds, "rounds of the lambdastream settings, interleaved")
+	fs.StringVar(&cfg.LambdaGODEBUG, "lambda-godebug", cfg.LambdaGODEBUG, "GODEBUG `value` for every bootstrap in Lambda mode (as the template sets it; empty for none)")
+	fs.Func("cpushare-sizes", "comma `list` of memory sizes in MB for the cpushare section (default "+joinInts(cfg.CPUShareSizes)+")", func(s string) error {
+		sizes, err := parseInts(s)
+		cfg.CPUShareSizes = sizes
+		return err
+	})
+	fs.DurationVar(&cfg.CPUShareStep, "cpushare-step", cfg.CPUShareStep, "stream length of each rate the cpushare section tries")
+	fs.DurationVar(&cfg.CPUShareP99, "cpushare-p99", cfg.CPUShareP99, "added latency p99 a sustained rate must stay under")
+	fs.Float64Var(&cfg.CPUShareMaxRate, "cpushare-max-rate", cfg.CPUShareMaxRate, "highest deltas/s the cpushare section tries")
+	fs.IntVar(&cfg.CPUShareFullDeltas, "cpushare-full-deltas", cfg.CPUShareFullDeltas, "deltas of the cpushare section's full-speed stream")
+	fs.DurationVar(&cfg.CPUSharePeriod, "cpushare-period", cfg.CPUSharePeriod, "CFS period of the cgroups (0: the controller's own, 100ms by default)")
+	fs.DurationVar(&cfg.CPUShareMax, "cpushare-max", cfg.CPUShareMax, "time bound of the whole cpushare section")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -129,7 +161,46 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-var allSections = []string{"latency", "concurrency", "coldstart", "memory", "lambdastream", "encoders"}
+var allSections = []string{"latency", "concurrency", "coldstart", "memory", "lambdastream", "cpushare", "encoders"}
+
+// wantsShort says whether args ask for -short (before the other flags are
+// defined, because it changes their defaults).
+func wantsShort(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		switch a {
+		case "-short", "--short", "-short=true", "--short=true":
+			return true
+		}
+	}
+	return false
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		n, err := strconv.Atoi(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a whole number", part)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
+}
 
 func parseOnly(s string) (map[string]bool, error) {
 	out := map[string]bool{}

@@ -11,6 +11,15 @@ import (
 	"time"
 )
 
+// TestMain lets this test binary stand in for the benchmark binary as the
+// reverse proxy of latency path (d), which runs the binary itself again.
+func TestMain(m *testing.M) {
+	if upstream := os.Getenv(proxyEnv); upstream != "" {
+		os.Exit(serveProxy(upstream, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
 // TestTinyRun runs a tiny version of the latency section end to end: the
 // real bootstrap (built for this machine) in local mode and the SDK
 // baseline, 2 streams × 20 deltas each, then renders the markdown.
@@ -30,10 +39,10 @@ func TestTinyRun(t *testing.T) {
 	cfg.Root = root
 	cfg.Sections = map[string]bool{"latency": true, "encoders": true}
 	cfg.LatencyStreams, cfg.LatencyDeltas, cfg.LatencyRate = 2, 20, 100
-	cfg.LatencyPaths = []string{"sdk", "local"}
+	cfg.LatencyPaths = []string{"sdk", "local", "proxy"}
 	cfg.GoBench = gobench
 	rep := mustRun(t, cfg)
-	if rep.Latency == nil || len(rep.Latency.Paths) != 2 {
+	if rep.Latency == nil || len(rep.Latency.Paths) != 3 {
 		t.Fatalf("latency report = %+v", rep.Latency)
 	}
 	for _, p := range rep.Latency.Paths {
@@ -49,8 +58,9 @@ func TestTinyRun(t *testing.T) {
 	md := rep.Markdown()
 	for _, want := range []string{
 		"# streamgate benchmarks", "## Machine", "| CPUs (`nproc`) |",
-		"## 1. Added latency per delta", "| (a) SDK → emulator (baseline) | 40 |", "| (b) local mode | 40 |", "| 1.0× | 1.0× | – |",
-		"## 5. Encoders", "| `EncodeDelta/sse` | 52.3 | 0 | 0 | 52.3 | 0 | 0 |", "| `ReadRequest` | 4,012 | 2,512 | 41 | – | – | – |",
+		"## 1. Added latency per delta", "| (a) SDK → emulator (baseline) | 40 |", "| (b) local mode | 40 |",
+		"| (d) SDK → reverse proxy → emulator (one-hop floor) | 40 |", "| 1.00× | 1.00× |", "p50 ÷ (d) | p99 ÷ (d)",
+		"## 5. Go benchmarks", "| `EncodeDelta/sse` | 52.3 | 0 | 0 | 52.3 | 0 | 0 |", "| `ReadRequest` | 4,012 | 2,512 | 41 | – | – | – |",
 		"| `Stream/gateway-sse` | 2,250,395 | 502,609 | 7,780 | 26,795 | 5,983 | 92.6 |",
 		"## Run time", "| latency |", "| **total** |",
 	} {
@@ -186,7 +196,9 @@ func TestFormatting(t *testing.T) {
 		{fmtBytes(20 << 20), "20.0 MiB"},
 		{fmtInt(600000), "600,000"},
 		{fmtInt(999), "999"},
-		{ratio(3*time.Millisecond, time.Millisecond), "3.0×"},
+		{ratio(3*time.Millisecond, time.Millisecond), "3.00×"},
+		{ratio(1150*time.Microsecond, time.Millisecond), "1.15×"},
+		{ratio(160*time.Millisecond, time.Millisecond), "160×"},
 		{ratio(time.Millisecond, 0), "–"},
 		{fmtTotal(192 * time.Second), "3m12s"},
 	}
@@ -213,8 +225,19 @@ func TestMarkdownAllSections(t *testing.T) {
 			BootstrapCPU: 30 * time.Second, PeakRSS: 120 << 20, IdleRSS: 20 << 20, MaxThreads: 9},
 		ColdStart: &ColdStartReport{N: 20, Median: 30 * time.Millisecond, Min: 25 * time.Millisecond, Max: 60 * time.Millisecond, HostSize: 11 << 20, DistSize: 10 << 20, ZipSize: 5 << 20},
 		Memory:    &MemoryReport{LongDuration: 20 * time.Second, IdleHWM: 12 << 20, PeakHWM: 14 << 20, Deltas: 8824},
-		LambdaStream: &LambdaStreamReport{Deltas: 1000, Rate: 100, Runs: []LambdaStreamRun{
-			{Setting: "before", CPU: 300 * time.Millisecond}, {Setting: "after", CPU: 120 * time.Millisecond}}},
+		LambdaStream: &LambdaStreamReport{Deltas: 1000, Rate: 100, Rounds: 2, Runs: []LambdaStreamRun{
+			{Setting: "before", CPU: []time.Duration{300 * time.Millisecond, 310 * time.Millisecond}, Busiest: 400 * time.Millisecond, Others: 210 * time.Millisecond, Wakeups: 6000, GCs: 3, AllDeltas: 2000},
+			{Setting: "after", CPU: []time.Duration{120 * time.Millisecond, 130 * time.Millisecond}, AllDeltas: 2000}}},
+		CPUShare: &CPUShareReport{Period: 100 * time.Millisecond, Step: 3 * time.Second, Budget: 20 * time.Millisecond, Sizes: []CPUShareSize{
+			{MemoryMB: 128, Share: 128.0 / 1769, Quota: 7236 * time.Microsecond, Sustained: 400, FailedAbove: 800, FailedReason: "p99 45.0 ms",
+				Steps: []CPUShareStep{
+					{Rate: 50, Deltas: 400, Latency: latencyStats{P50: 300 * time.Microsecond, P99: 2 * time.Millisecond}, CPU: 60 * time.Millisecond, Pass: true},
+					{Rate: 200, Deltas: 600, Latency: latencyStats{P50: 200 * time.Microsecond, P99: 3 * time.Millisecond}, CPU: 48 * time.Millisecond, Pass: true},
+					{Rate: 400, Deltas: 1200, CPU: 60 * time.Millisecond, Pass: true},
+					{Rate: 800, Deltas: 2400, CPU: 80 * time.Millisecond, Why: "p99 45.0 ms", Throttling: throttling{Periods: 30, Throttled: 4}}},
+				Full: &CPUShareStep{Deltas: 3000, CPU: 30 * time.Millisecond, Throughput: 5000}},
+			{MemoryMB: 1024, Share: 1024.0 / 1769, Quota: 57885 * time.Microsecond, Sustained: 3200},
+		}},
 		Encoders: &EncoderReport{Missing: true},
 		Errors:   map[string]error{"concurrency": bytes.ErrTooLarge},
 	}
@@ -225,7 +248,12 @@ func TestMarkdownAllSections(t *testing.T) {
 		"| bootstrap CPU per 1,000 deltas | 50.1 ms | – |", "| machine CPU busy | 93% |", "| peak RSS per stream | 102.4 KiB |",
 		"| cold start, median of 20 | 30.0 ms |", "| lambda.zip size | 5.0 MiB |",
 		"| growth | 2.0 MiB |", "Not run: `scripts/bench` runs", "| before this program",
-		"## 6. One stream on the Lambda path", "| before | 300.0 ms |", "| after | 120.0 ms |", "60.0% less CPU than before",
+		"## 6. One stream on the Lambda path", "| before | 305.0 ms / 300.0 ms | 200.0 ms | 105.0 ms | 3.00 | 1.50 |",
+		"| after | 125.0 ms / 120.0 ms |", "- after: 59.0% less CPU per delta than before (median rounds; 60.0% less for the best rounds).",
+		"## 7. Memory-size guide", "| 50 | 128 MB |", "| 400 | 128 MB |", "| 800 | 1024 MB |",
+		"| 128 MB | 7.2% of a vCPU | 7.24 ms | 400 (800 failed: p99 45.0 ms) | 300 µs / 2.00 ms | 200 µs / 3.00 ms | 80.0 ms | 10.0 ms | 7,235 deltas/s |",
+		"| 1024 MB | 57.9% of a vCPU | 57.9 ms | ≥ 3200 (the highest tried) | – | – | – | – | – |",
+		"| 128 MB | 800 | 2,400 |", "| 4 of 30 | not sustained (p99 45.0 ms) |", "| 128 MB | full speed (5000 received) | 3,000 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
@@ -260,16 +288,20 @@ func TestTinyLambdaStream(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Root = root
 	cfg.Sections = map[string]bool{"lambdastream": true}
-	cfg.LambdaStreamDeltas, cfg.LambdaStreamRate = 100, 200
+	cfg.LambdaStreamDeltas, cfg.LambdaStreamRate, cfg.LambdaStreamRounds = 100, 200, 1
 	rep := mustRun(t, cfg)
 	l := rep.LambdaStream
-	if l == nil || len(l.Runs) != 2 {
+	if l == nil || len(l.Runs) != 3 {
 		t.Fatalf("lambdastream report = %+v", l)
 	}
 	for _, run := range l.Runs {
-		if run.CPU <= 0 || run.Latency.N != 50 || run.Latency.Min <= 0 {
-			t.Errorf("%s: CPU %v, %d latencies (min %v); want CPU > 0 and the 50 deltas after the first 50", run.Setting, run.CPU, run.Latency.N, run.Latency.Min)
+		if len(run.CPU) != 1 || run.CPU[0] <= 0 || run.Latency.N != 50 || run.Latency.P50 <= 0 || run.Busiest <= 0 || run.AllDeltas != 100 {
+			t.Errorf("%s: CPU %v, %d latencies (p50 %v), busiest thread %v, %d deltas; want one CPU reading > 0 and the 50 deltas after the first 50",
+				run.Setting, run.CPU, run.Latency.N, run.Latency.P50, run.Busiest, run.AllDeltas)
 		}
+	}
+	if l.Runs[2].Env != "GODEBUG="+proposedGODEBUG {
+		t.Errorf("third setting = %+v, want the proposed GODEBUG", l.Runs[2])
 	}
 	if md := rep.Markdown(); !strings.Contains(md, "## 6. One stream on the Lambda path") {
 		t.Errorf("markdown lacks section 6:\n%s", md)

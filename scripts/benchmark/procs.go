@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -177,7 +179,7 @@ func inheritedEnv() []string {
 		"BEDROCK_ENDPOINT": true, "MODEL_ID": true, "ALLOWED_MODELS": true, "MAX_TOKENS": true,
 		"TEMPERATURE": true, "TOP_P": true, "SYSTEM_PROMPT": true, "MAX_BODY_BYTES": true,
 		"HEARTBEAT_SECONDS": true, "DEADLINE_MARGIN_SECONDS": true, "CORS_ALLOW_ORIGINS": true,
-		"LOG_LEVEL": true, "SHUTDOWN_GRACE_SECONDS": true, "AWS_PROFILE": true,
+		"LOG_LEVEL": true, "SHUTDOWN_GRACE_SECONDS": true, "AWS_PROFILE": true, proxyEnv: true,
 	}
 	var env []string
 	for _, kv := range os.Environ() {
@@ -220,11 +222,17 @@ type inProcessEmulator struct {
 }
 
 func startInProcessEmulator(opts emulator.Options) (*inProcessEmulator, error) {
+	return startInProcessEmulatorHandler(emulator.New(opts))
+}
+
+// startInProcessEmulatorHandler serves h (an emulator, or something that
+// hands requests to one) on a loopback port.
+func startInProcessEmulatorHandler(h http.Handler) (*inProcessEmulator, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: emulator.New(opts), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return &inProcessEmulator{URL: "http://" + ln.Addr().String(), srv: srv}, nil
 }
@@ -427,4 +435,90 @@ func (m busyMeter) fraction() float64 {
 		return -1
 	}
 	return float64(b-m.busy) / float64(t-m.total)
+}
+
+// procCPUPrecise is a process's CPU time so far in nanoseconds: the sum
+// over its threads of the time on a CPU that the scheduler recorded
+// (/proc/PID/task/TID/schedstat, first field: user and system time alike).
+// /proc/PID/stat counts in CLK_TCK ticks (10 ms here), too coarse for one
+// stream's few hundred milliseconds; it is the fallback where schedstat is
+// missing. Threads that already exited are not counted (Go keeps its
+// threads).
+func procCPUPrecise(pid string) (time.Duration, error) {
+	threads, err := readThreads(pid)
+	if err != nil || len(threads) == 0 {
+		return procCPU(pid)
+	}
+	var sum time.Duration
+	for _, t := range threads {
+		sum += t.CPU
+	}
+	return sum, nil
+}
+
+// threadStat is one thread's CPU time and voluntary context switches (the
+// times it blocked: each one is a wake-up later).
+type threadStat struct {
+	TID       string
+	CPU       time.Duration
+	Voluntary int64
+}
+
+// readThreads reads every thread of pid; an error if schedstat is missing.
+func readThreads(pid string) ([]threadStat, error) {
+	dir := "/proc/" + pid + "/task"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []threadStat
+	for _, e := range entries {
+		b, err := os.ReadFile(dir + "/" + e.Name() + "/schedstat")
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue // the thread ended meanwhile
+			}
+			return nil, err
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 1 {
+			return nil, errors.New("malformed schedstat")
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return nil, errors.New("malformed schedstat")
+		}
+		t := threadStat{TID: e.Name(), CPU: time.Duration(ns)}
+		if st, err := os.ReadFile(dir + "/" + e.Name() + "/status"); err == nil {
+			t.Voluntary = parseVoluntary(string(st))
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func parseVoluntary(status string) int64 {
+	for line := range strings.SplitSeq(status, "\n") {
+		if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// threadDelta is what each thread did between two readings, busiest
+// first; threads that appeared in between count from zero.
+func threadDelta(before, after []threadStat) []threadStat {
+	prev := map[string]threadStat{}
+	for _, t := range before {
+		prev[t.TID] = t
+	}
+	var out []threadStat
+	for _, t := range after {
+		p := prev[t.TID]
+		out = append(out, threadStat{TID: t.TID, CPU: t.CPU - p.CPU, Voluntary: t.Voluntary - p.Voluntary})
+	}
+	slices.SortFunc(out, func(a, b threadStat) int { return cmp.Compare(b.CPU, a.CPU) })
+	return out
 }
