@@ -90,7 +90,7 @@ func BenchmarkLambdaRelay(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		handler := apigw.Wrap(streaming.New(cfg, client, slog.New(slog.DiscardHandler)), nil)
+		handler := apigw.Wrap(streaming.New(cfg, streaming.Upstreams{Bedrock: client}, slog.New(slog.DiscardHandler)), nil)
 		event := &events.APIGatewayProxyRequest{
 			HTTPMethod: http.MethodPost,
 			Path:       "/stream",
