@@ -215,8 +215,18 @@ func functionEnvironment(o options) map[string]string {
 		"PRESIGN_SECONDS":      ref("PresignSeconds"),
 		"EMBEDDING_MODEL_ID":   o.EmbeddingModel.ID,
 		"MODELS_CACHE_SECONDS": ref("ModelsCacheSeconds"),
+		// Keeps the Go runtime's sysmon thread out of its deep sleep, which
+		// otherwise costs two thread wake-ups per delta in a process that
+		// idles between deltas: CPU per 1,000 deltas at 200 a second went
+		// from 92 to 49 ms (BENCHMARKS.md, CPU per delta). The trace period
+		// is 24.8 days, so no trace line is ever printed.
+		"GODEBUG": lambdaGODEBUG,
 	}
 }
+
+// lambdaGODEBUG is the function's GODEBUG; scripts/benchmark measures the
+// Lambda path with the same value.
+const lambdaGODEBUG = "schedtrace=2147483647"
 
 func addFunction(t *cloudformation.Template, o options) {
 	t.Resources[resFunctionRole] = &iam.Role{

@@ -27,7 +27,7 @@ func TestFunction(t *testing.T) {
 			names = append(names, name)
 		}
 		sort.Strings(names)
-		want := []string{"ALLOWED_MODELS", "CANCEL_TABLE", "CORS_ALLOW_HEADERS", "CORS_ALLOW_ORIGINS", "EMBEDDING_MODEL_ID", "HEARTBEAT_SECONDS",
+		want := []string{"ALLOWED_MODELS", "CANCEL_TABLE", "CORS_ALLOW_HEADERS", "CORS_ALLOW_ORIGINS", "EMBEDDING_MODEL_ID", "GODEBUG", "HEARTBEAT_SECONDS",
 			"IMAGES_BUCKET", "IMAGE_MODEL_ID", "LOG_LEVEL", "MAX_TOKENS", "MODELS_CACHE_SECONDS", "MODEL_ID", "PRESIGN_SECONDS", "SYSTEM_PROMPT"}
 		if diff := cmp.Diff(want, names); diff != "" {
 			t.Errorf("environment (-want +got):\n%s", diff)
@@ -44,6 +44,7 @@ func TestFunction(t *testing.T) {
 			"IMAGE_MODEL_ID":       inputs["ImageModelId"],
 			"EMBEDDING_MODEL_ID":   inputs["EmbeddingModelId"],
 			"CORS_ALLOW_ORIGINS":   inputs["CorsAllowOrigins"],
+			"GODEBUG":              "schedtrace=2147483647",
 		} {
 			if diff := cmp.Diff(wantValue, env[name]); diff != "" {
 				t.Errorf("%s (-want +got):\n%s", name, diff)

@@ -67,7 +67,7 @@ type Config struct {
 // wake-ups a second whatever the rate); the period is so long (24.8 days)
 // that no trace line is ever printed. A fatal error prints the scheduler
 // state once, which is harmless. The template sets the same value for the
-// function; keep the two in sync.
+// function (template/function.go, lambdaGODEBUG); keep the two in sync.
 const proposedGODEBUG = "schedtrace=2147483647"
 
 func (c Config) lambdaExtraEnv() []string {
