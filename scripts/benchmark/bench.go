@@ -48,6 +48,10 @@ type Config struct {
 	// Lambda mode (sections cpushare and lambdastream, where it is one of
 	// the settings compared); "" adds nothing.
 	LambdaGODEBUG string
+	// CancelPolling adds a lambdastream setting whose stream polls a
+	// cancel table (moto's DynamoDB) every second, to measure what it
+	// costs per delta next to the same setting without it.
+	CancelPolling bool
 
 	CPUShareSizes      []int         // memory sizes, MB
 	CPUShareStep       time.Duration // stream length of each rate step
@@ -95,6 +99,7 @@ func DefaultConfig() Config {
 		LambdaStreamRate:   200,
 		LambdaStreamRounds: 3,
 		LambdaGODEBUG:      proposedGODEBUG,
+		CancelPolling:      true,
 
 		CPUShareSizes:      []int{128, 256, 512, 1024},
 		CPUShareStep:       3 * time.Second,

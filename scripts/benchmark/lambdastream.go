@@ -1,6 +1,13 @@
 package main
 
 import (
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/streamgate/streamgate/streaming/streamtest"
+
 	"context"
 	"fmt"
 	"slices"
@@ -18,6 +25,9 @@ type LambdaStreamReport struct {
 	Rate   float64
 	Rounds int
 	Runs   []LambdaStreamRun // one per setting, in order
+	// CancelPollingSkipped says why there is no cancel-polling setting
+	// (moto is not installed, say); "" when there is one or none was asked.
+	CancelPollingSkipped string
 }
 
 // LambdaStreamRun is one setting's measurement over all rounds.
@@ -63,8 +73,9 @@ func (r LambdaStreamRun) perDelta(v int64) float64 {
 // settings that name it, so that its effect shows.
 type lambdaSetting struct {
 	name, env string
-	bootstrap string // "" → cfg.Bootstrap
-	noGODEBUG bool   // leave cfg.LambdaGODEBUG out
+	bootstrap string   // "" → cfg.Bootstrap
+	noGODEBUG bool     // leave cfg.LambdaGODEBUG out
+	extra     []string // more environment, not shown in the report's Env
 }
 
 func (c Config) lambdaSettings() []lambdaSetting {
@@ -89,6 +100,17 @@ func (c Config) lambdaSettings() []lambdaSetting {
 func runLambdaStream(ctx context.Context, cfg Config) (*LambdaStreamReport, error) {
 	rep := &LambdaStreamReport{Deltas: cfg.LambdaStreamDeltas, Rate: cfg.LambdaStreamRate, Rounds: cfg.LambdaStreamRounds}
 	settings := cfg.lambdaSettings()
+	if cfg.CancelPolling {
+		polling, stop, err := cancelPollingSetting(ctx, cfg)
+		switch {
+		case err != nil:
+			rep.CancelPollingSkipped = err.Error()
+			cfg.logf("lambdastream: no cancel-polling setting: %v", err)
+		default:
+			defer stop()
+			settings = append(settings, polling)
+		}
+	}
 	rep.Runs = make([]LambdaStreamRun, len(settings))
 	emu, err := startInProcessEmulator(emulator.Options{TokensPerSecond: cfg.LambdaStreamRate})
 	if err != nil {
@@ -115,7 +137,7 @@ func lambdaStreamOnce(ctx context.Context, cfg Config, endpoint string, setting 
 	// gctrace=1 makes the runtime print a line per collection, which is
 	// how the GC count is read; it costs one write per collection.
 	godebug := "gctrace=1"
-	var env []string
+	env := append([]string(nil), setting.extra...)
 	settingEnv := []string{setting.env}
 	if !setting.noGODEBUG {
 		settingEnv = append(settingEnv, cfg.lambdaExtraEnv()...)
@@ -228,6 +250,17 @@ func (r *Report) lambdaStream(b *strings.Builder, row func(...string), l *Lambda
 		}
 		b.WriteString("\n")
 	}
+	if n := len(l.Runs); n >= 2 && strings.Contains(l.Runs[n-1].Setting, "cancel polling") {
+		off, on := l.Runs[n-2], l.Runs[n-1]
+		fmt.Fprintf(b, "Cancellation polling (issue 9): %s per 1,000 deltas with the stream polling the cancel table every second, %s without, in the same rounds "+
+			"(best rounds %s and %s). The poll is one DynamoDB GetItem a second on a timer in its own goroutine, never on the delta path; "+
+			"over this %s stream that is %d polls for %d deltas.\n\n",
+			fmtDur(on.cpuPer1k(l.Deltas)), fmtDur(off.cpuPer1k(l.Deltas)), fmtDur(on.minPer1k(l.Deltas)), fmtDur(off.minPer1k(l.Deltas)),
+			time.Duration(float64(l.Deltas)/l.Rate*float64(time.Second)).Round(time.Second), int(float64(l.Deltas)/l.Rate), l.Deltas)
+	}
+	if l.CancelPollingSkipped != "" {
+		fmt.Fprintf(b, "Cancellation polling was not measured: %s.\n\n", l.CancelPollingSkipped)
+	}
 }
 
 // lessOrMore says how much less (or more) v is than base, in percent.
@@ -246,4 +279,41 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return itoa(n) + " " + word + "s"
+}
+
+// cancelPollingSetting is the Lambda mode default (GOMAXPROCS=1 and the
+// template's GODEBUG) plus a shared cancel table that the stream polls
+// every second, as on a deployed stack: a DynamoDB API (moto, a separate
+// process whose CPU is not the bootstrap's) with the stack's table. Next
+// to the same setting without it, it shows what cancellation polling costs
+// per delta.
+func cancelPollingSetting(ctx context.Context, cfg Config) (lambdaSetting, func(), error) {
+	moto, err := streamtest.StartMoto(ctx)
+	if err != nil {
+		return lambdaSetting{}, nil, err
+	}
+	db := dynamodb.New(dynamodb.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(moto.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDBENCH", "bench-secret", ""),
+	})
+	const table = "streamgate-cancels"
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := db.CreateTable(cctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(table),
+		BillingMode:          dbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []dbtypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: dbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []dbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: dbtypes.KeyTypeHash}},
+	}); err != nil {
+		moto.Stop()
+		return lambdaSetting{}, nil, fmt.Errorf("creating the cancel table in moto: %w", err)
+	}
+	name := "GOMAXPROCS=1, cancel polling every 1 s (CANCEL_TABLE)"
+	env := ""
+	if cfg.LambdaGODEBUG != "" {
+		name = "GOMAXPROCS=1, GODEBUG=" + cfg.LambdaGODEBUG + ", cancel polling every 1 s (CANCEL_TABLE)"
+		env = "GODEBUG=" + cfg.LambdaGODEBUG
+	}
+	return lambdaSetting{name: name, env: env,
+		extra: []string{"CANCEL_TABLE=" + table, "DYNAMODB_ENDPOINT=" + moto.URL, "CANCEL_POLL_SECONDS=1"}}, moto.Stop, nil
 }

@@ -90,6 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.LambdaStreamDeltas, "lambdastream-deltas", cfg.LambdaStreamDeltas, "deltas of the one stream in the lambdastream run")
 	fs.Float64Var(&cfg.LambdaStreamRate, "lambdastream-rate", cfg.LambdaStreamRate, "deltas/s of that stream")
 	fs.IntVar(&cfg.LambdaStreamRounds, "lambdastream-rounds", cfg.LambdaStreamRounds, "rounds of the lambdastream settings, interleaved")
+	fs.BoolVar(&cfg.CancelPolling, "cancel-polling", cfg.CancelPolling, "lambdastream: also measure a stream that polls a cancel table (needs moto)")
 	fs.StringVar(&cfg.LambdaGODEBUG, "lambda-godebug", cfg.LambdaGODEBUG, "GODEBUG `value` for every bootstrap in Lambda mode (as the template sets it; empty for none)")
 	fs.Func("cpushare-sizes", "comma `list` of memory sizes in MB for the cpushare section (default "+joinInts(cfg.CPUShareSizes)+")", func(s string) error {
 		sizes, err := parseInts(s)

@@ -16,7 +16,7 @@ const profileNotes = `**Where the CPU of a delta goes** (profiled by hand on 202
 - **GC** at the default GOGC in a 128 MB function: the heap goes 3 → 1 MB, one collection every ~750 deltas at about 0.6 ms: under 1 µs a delta (about 1%). GOMEMLIMIT (set from ` + "`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`" + `) guards against running out of memory; it does not change this.
 - **The floor:** a bare ` + "`httputil.ReverseProxy`" + ` (GOMAXPROCS=1) between the SDK and the emulator costs about 35 µs a delta with that GODEBUG and 49 to 99 µs without: the least one idle-to-busy relay hop costs here. At full speed (section 7) the process never idles and reads come in batches: 9 to 16 µs a delta.
 
-Changed since: the SDK's event-stream decoder now reads through a 4 KiB buffer (it made about 20 small reads a frame through net/http's body layers: 1.5 to 2 µs a delta less), GOMEMLIMIT is set in Lambda mode, and the GODEBUG above is proposed for the function's configuration (the last row of the table; see the template).
+Changed since: the SDK's event-stream decoder now reads through a 4 KiB buffer (it made about 20 small reads a frame through net/http's body layers: 1.5 to 2 µs a delta less), GOMEMLIMIT is set in Lambda mode, and the template sets the GODEBUG above in the function's environment (the rows that name it).
 
 `
 

@@ -2,6 +2,7 @@ package streamtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,43 +12,65 @@ import (
 	"time"
 )
 
-// Moto starts a moto server (python3 -m moto.server, an emulator of AWS
-// APIs; preinstalled on these machines) on a free loopback port for the
-// test and returns its endpoint URL. The test is skipped, with the reason,
-// where moto is not installed.
-func Moto(t testing.TB) string {
-	t.Helper()
+// ErrNoMoto is StartMoto's error where moto is not installed.
+var ErrNoMoto = errors.New("moto is not installed (python3 -m moto.server)")
+
+// MotoServer is a running moto server (python3 -m moto.server, an emulator
+// of AWS APIs; preinstalled on these machines).
+type MotoServer struct {
+	URL  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Stop ends the server.
+func (m *MotoServer) Stop() {
+	m.cmd.Process.Kill()
+	<-m.done
+}
+
+// StartMoto starts moto on a free loopback port and waits until it
+// answers (bounded by ctx and a minute).
+func StartMoto(ctx context.Context) (*MotoServer, error) {
 	if err := exec.Command("python3", "-c", "import moto.server").Run(); err != nil {
-		t.Skip("moto is not installed (python3 -m moto.server): skipping the test that needs a real DynamoDB API")
+		return nil, ErrNoMoto
 	}
 	var lastErr error
 	for range 3 { // a free port can be taken between the probe and moto's bind
 		port, err := freePort()
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		url := "http://127.0.0.1:" + strconv.Itoa(port)
+		m := &MotoServer{URL: "http://127.0.0.1:" + strconv.Itoa(port), done: make(chan struct{})}
 		logs := &Buffer{}
-		cmd := exec.Command("python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-		cmd.Stdout, cmd.Stderr = logs, logs
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("starting moto: %v", err)
+		m.cmd = exec.Command("python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+		m.cmd.Stdout, m.cmd.Stderr = logs, logs
+		if err := m.cmd.Start(); err != nil {
+			return nil, fmt.Errorf("starting moto: %w", err)
 		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		if lastErr = waitHTTP(url, exited, 60*time.Second); lastErr == nil {
-			t.Cleanup(func() {
-				cmd.Process.Kill()
-				<-exited
-			})
-			return url
+		go func() { m.cmd.Wait(); close(m.done) }()
+		if lastErr = waitHTTP(ctx, m.URL, m.done, time.Minute); lastErr == nil {
+			return m, nil
 		}
-		cmd.Process.Kill()
-		<-exited
+		m.Stop()
 		lastErr = fmt.Errorf("%w; moto said:\n%s", lastErr, logs)
 	}
-	t.Fatalf("moto did not start: %v", lastErr)
-	return ""
+	return nil, fmt.Errorf("moto did not start: %w", lastErr)
+}
+
+// Moto starts a moto server for the test and returns its endpoint URL. The
+// test is skipped, with the reason, where moto is not installed.
+func Moto(t testing.TB) string {
+	t.Helper()
+	m, err := StartMoto(t.Context())
+	if errors.Is(err, ErrNoMoto) {
+		t.Skip(err.Error() + ": skipping the test that needs a real AWS API")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Stop)
+	return m.URL
 }
 
 func freePort() (int, error) {
@@ -60,8 +83,8 @@ func freePort() (int, error) {
 }
 
 // waitHTTP polls url until it answers, the process exits, or timeout.
-func waitHTTP(url string, exited <-chan struct{}, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+func waitHTTP(ctx context.Context, url string, exited <-chan struct{}, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/moto-api/", nil)
