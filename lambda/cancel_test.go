@@ -9,10 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/chromedp/chromedp"
 
 	"github.com/streamgate/streamgate/lambda/localgw"
@@ -25,21 +21,10 @@ import (
 func cancelTableEnv(t *testing.T) []string {
 	t.Helper()
 	endpoint := streamtest.Moto(t)
-	db := dynamodb.New(dynamodb.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDLOCALGW", "localgw-secret", ""),
-	})
-	const table = "streamgate-cancels"
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if _, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
-		BillingMode:          dbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []dbtypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: dbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []dbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: dbtypes.KeyTypeHash}},
-	}); err != nil {
-		t.Fatalf("creating the cancel table: %v", err)
+	if _, err := streamtest.CreateCancelTable(t.Context(), endpoint); err != nil {
+		t.Fatal(err)
 	}
+	table := streamtest.CancelTable
 	return []string{"CANCEL_TABLE=" + table, "DYNAMODB_ENDPOINT=" + endpoint, "CANCEL_POLL_SECONDS=0.5"}
 }
 

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"net"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -13,41 +11,8 @@ import (
 
 	"github.com/streamgate/streamgate/lambda/localgw"
 	"github.com/streamgate/streamgate/streaming/emulator"
+	"github.com/streamgate/streamgate/streaming/streamtest"
 )
-
-// blackholeUpstream accepts connections and never answers: a Bedrock
-// endpoint that hangs.
-func blackholeUpstream(t *testing.T) string {
-	url, _ := blackholeWithAccepts(t)
-	return url
-}
-
-// blackholeWithAccepts is blackholeUpstream telling of each connection it
-// accepts, so that a test knows when a request is waiting on it.
-func blackholeWithAccepts(t *testing.T) (string, <-chan struct{}) {
-	t.Helper()
-	accepted := make(chan struct{}, 100)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-			select {
-			case accepted <- struct{}{}:
-			default:
-			}
-			go io.Copy(io.Discard, c)
-		}
-	}()
-	return "http://" + ln.Addr().String(), accepted
-}
 
 // TestSIGTERMWhileWaitingForBedrock (issue 8, hole 2): local mode shut
 // down while a request waits for a Bedrock that never answers: the client
@@ -55,7 +20,7 @@ func blackholeWithAccepts(t *testing.T) (string, <-chan struct{}) {
 // line is written with that outcome.
 func TestSIGTERMWhileWaitingForBedrock(t *testing.T) {
 	t.Parallel()
-	upstream, accepted := blackholeWithAccepts(t)
+	upstream, accepted := streamtest.Blackhole(t)
 	p := startLocal(t, "BEDROCK_ENDPOINT="+upstream, "SHUTDOWN_GRACE_SECONDS=0.3")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -96,7 +61,7 @@ func TestHTTP2WithoutTLS(t *testing.T) {
 func TestLambdaEndsItselfBeforeTheDeadline(t *testing.T) {
 	t.Parallel()
 	lp := startLambdaPath(t, emulator.Options{}, localgw.Config{FunctionTimeout: 4 * time.Second, Timeout: 10 * time.Second},
-		"BEDROCK_ENDPOINT="+blackholeUpstream(t), "DEADLINE_MARGIN_SECONDS=1")
+		"BEDROCK_ENDPOINT="+blackholeURL(t), "DEADLINE_MARGIN_SECONDS=1")
 	res := postJSON(t, lp.url+"/stream", `{"prompt":"hello"}`)
 	if res.Status != 504 || !strings.Contains(string(res.Body), `"code":"deadline"`) {
 		t.Errorf("%d %s; want the function's own 504 deadline", res.Status, res.Body)
@@ -105,4 +70,9 @@ func TestLambdaEndsItselfBeforeTheDeadline(t *testing.T) {
 	if strings.Contains(lp.gwLogs.String(), "Task timed out") {
 		t.Error("the function was killed at its timeout")
 	}
+}
+
+func blackholeURL(t *testing.T) string {
+	url, _ := streamtest.Blackhole(t)
+	return url
 }

@@ -2,17 +2,11 @@ package streaming
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/streamgate/streamgate/streaming/emulator"
 	"github.com/streamgate/streamgate/streaming/streamtest"
@@ -251,13 +245,11 @@ func TestCancelBeforeBedrockAnswers(t *testing.T) {
 // at its next poll; Bedrock sees the request cancelled.
 func TestCancelAcrossInstances(t *testing.T) {
 	t.Parallel()
-	endpoint := streamtest.Moto(t)
-	db := dynamodb.New(dynamodb.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDMOTO", "moto-secret", ""),
-	})
-	const table = "streamgate-cancels"
-	createCancelTable(t, db, table)
+	db, err := streamtest.CreateCancelTable(t.Context(), streamtest.Moto(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := streamtest.CancelTable
 
 	cfg := testConfig()
 	cfg.CancelTable, cfg.CancelPoll = table, 200*time.Millisecond
@@ -282,19 +274,4 @@ func TestCancelAcrossInstances(t *testing.T) {
 		t.Errorf("emulator records %+v; want one, cancelled", records)
 	}
 	t.Logf("stopped %v after the DELETE (poll every %v)", stopped, cfg.CancelPoll)
-}
-
-func createCancelTable(t *testing.T, db *dynamodb.Client, table string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
-		BillingMode:          dbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []dbtypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: dbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []dbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: dbtypes.KeyTypeHash}},
-	})
-	if err != nil {
-		t.Fatalf("creating the cancel table: %v", err)
-	}
 }

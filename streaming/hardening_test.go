@@ -20,26 +20,10 @@ import (
 	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
-// blackhole is an upstream that accepts connections, reads what it is
-// sent, and never answers: a Bedrock endpoint that hangs.
+// blackhole is a Bedrock endpoint that hangs.
 func blackhole(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-			go io.Copy(io.Discard, c)
-		}
-	}()
-	return "http://" + ln.Addr().String()
+	url, _ := streamtest.Blackhole(t)
+	return url
 }
 
 // gatewayTo serves the gateway in front of an arbitrary upstream URL.

@@ -1,11 +1,6 @@
 package main
 
 import (
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/streamgate/streamgate/streaming/streamtest"
 
 	"context"
@@ -292,22 +287,11 @@ func cancelPollingSetting(ctx context.Context, cfg Config) (lambdaSetting, func(
 	if err != nil {
 		return lambdaSetting{}, nil, err
 	}
-	db := dynamodb.New(dynamodb.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(moto.URL),
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDBENCH", "bench-secret", ""),
-	})
-	const table = "streamgate-cancels"
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if _, err := db.CreateTable(cctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
-		BillingMode:          dbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []dbtypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: dbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []dbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: dbtypes.KeyTypeHash}},
-	}); err != nil {
+	if _, err := streamtest.CreateCancelTable(ctx, moto.URL); err != nil {
 		moto.Stop()
-		return lambdaSetting{}, nil, fmt.Errorf("creating the cancel table in moto: %w", err)
+		return lambdaSetting{}, nil, err
 	}
+	table := streamtest.CancelTable
 	name := "GOMAXPROCS=1, cancel polling every 1 s (CANCEL_TABLE)"
 	env := ""
 	if cfg.LambdaGODEBUG != "" {

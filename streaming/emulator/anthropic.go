@@ -313,13 +313,8 @@ func tokenHeaders(in, out int, start time.Time) http.Header {
 // invokeAnthropic answers InvokeModel with an Anthropic Messages body: it
 // takes the generation time, then writes the message.
 func (e *Emulator) invokeAnthropic(ctx context.Context, w http.ResponseWriter, rec *Record, m *model, p *plan, conv *conversation, body []byte, start time.Time) result {
-	res := result{inputTokens: conv.inputTokens}
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
-	var col collector
-	var err error
-	res.deltas, err = generate(ctx, p, &col, e.counter(rec))
-	if err != nil {
-		res.outcome = outcomeCancelled
+	res, col, ok := e.generateWhole(ctx, w, rec, p, conv)
+	if !ok {
 		return res
 	}
 	if p.kind == kindMidstreamError {
@@ -334,7 +329,7 @@ func (e *Emulator) invokeAnthropic(ctx context.Context, w http.ResponseWriter, r
 		"type":          "message",
 		"role":          "assistant",
 		"model":         m.id,
-		"content":       anthropicContent(p, &col),
+		"content":       anthropicContent(p, col),
 		"stop_reason":   stop,
 		"stop_sequence": nullable(p.stopSequence),
 		"usage":         map[string]int{"input_tokens": res.inputTokens, "output_tokens": res.deltas},

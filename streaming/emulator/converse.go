@@ -131,16 +131,27 @@ func (e *Emulator) counter(rec *Record) func(int) {
 	return func(n int) { e.update(func() { rec.DeltasSent = n }) }
 }
 
+// generateWhole generates an answer that is sent whole (Converse,
+// InvokeModel): it takes as long as the stream would, and writes nothing.
+// ok is false when the client left first; res is then final.
+func (e *Emulator) generateWhole(ctx context.Context, w http.ResponseWriter, rec *Record, p *plan, conv *conversation) (res result, col *collector, ok bool) {
+	res = result{inputTokens: conv.inputTokens}
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	col = &collector{}
+	var err error
+	res.deltas, err = generate(ctx, p, col, e.counter(rec))
+	if err != nil {
+		res.outcome = outcomeCancelled
+		return res, nil, false
+	}
+	return res, col, true
+}
+
 // converse answers Converse: it takes as long as the stream would take to
 // generate the answer, then writes the whole message as one JSON body.
 func (e *Emulator) converse(ctx context.Context, w http.ResponseWriter, rec *Record, p *plan, conv *conversation, start time.Time) result {
-	res := result{inputTokens: conv.inputTokens}
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
-	var col collector
-	var err error
-	res.deltas, err = generate(ctx, p, &col, e.counter(rec))
-	if err != nil {
-		res.outcome = outcomeCancelled
+	res, col, ok := e.generateWhole(ctx, w, rec, p, conv)
+	if !ok {
 		return res
 	}
 	if p.kind == kindMidstreamError {

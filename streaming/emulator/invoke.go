@@ -88,13 +88,8 @@ func titanCompletion(stop string) string {
 // time: {"inputTextTokenCount", "results": [{"tokenCount", "outputText",
 // "completionReason"}]}.
 func (e *Emulator) invokeTitanText(ctx context.Context, w http.ResponseWriter, rec *Record, p *plan, conv *conversation, start time.Time) result {
-	res := result{inputTokens: conv.inputTokens}
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
-	var col collector
-	var err error
-	res.deltas, err = generate(ctx, p, &col, e.counter(rec))
-	if err != nil {
-		res.outcome = outcomeCancelled
+	res, col, ok := e.generateWhole(ctx, w, rec, p, conv)
+	if !ok {
 		return res
 	}
 	return writeJSONAnswer(w, res, p, p.stopReason, map[string]any{

@@ -2,6 +2,12 @@ package streamtest
 
 import (
 	"context"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"errors"
 	"fmt"
 	"net"
@@ -100,4 +106,29 @@ func waitHTTP(ctx context.Context, url string, exited <-chan struct{}, timeout t
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// CancelTable is the name of the cancel table CreateCancelTable makes.
+const CancelTable = "streamgate-cancels"
+
+// CreateCancelTable creates, in the DynamoDB API at endpoint (moto), the
+// cancel table the stack creates (partition key "id", on demand), and
+// returns a client for it.
+func CreateCancelTable(ctx context.Context, endpoint string) (*dynamodb.Client, error) {
+	db := dynamodb.New(dynamodb.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDMOTO", "moto-secret", ""),
+	})
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(CancelTable),
+		BillingMode:          dbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []dbtypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: dbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []dbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: dbtypes.KeyTypeHash}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the cancel table: %w", err)
+	}
+	return db, nil
 }
