@@ -5,16 +5,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
 	"github.com/streamgate/streamgate/streaming/emulator"
+	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
 // discardWriter is a ResponseWriter that flushes to nowhere, so that the
@@ -88,53 +87,30 @@ func BenchmarkStream(b *testing.B) {
 			ModelId:  aws.String("emulator.fast-v1"),
 			Messages: []types.Message{userText(prompt)},
 		}
-		measurePerDelta(b, len(deltas), func() {
+		streamtest.PerDelta(b, len(deltas), func() error {
 			out, err := client.ConverseStream(context.Background(), input, ownEventStreamCodec)
 			if err != nil {
-				b.Fatal(err)
+				return err
 			}
 			stream := out.GetStream()
+			defer stream.Close()
 			for range stream.Events() {
 			}
-			if err := stream.Err(); err != nil {
-				b.Fatal(err)
-			}
-			stream.Close()
+			return stream.Err()
 		})
 	})
 	b.Run("gateway-sse", func(b *testing.B) {
 		gw := httptest.NewServer(New(testConfig(), Upstreams{Bedrock: client}, nil))
 		defer gw.Close()
 		body := `{"prompt":"` + prompt + `","modelId":"emulator.fast-v1"}`
-		measurePerDelta(b, len(deltas), func() {
+		streamtest.PerDelta(b, len(deltas), func() error {
 			resp, err := http.Post(gw.URL+"/stream?format=sse", "application/json", strings.NewReader(body))
 			if err != nil {
-				b.Fatal(err)
+				return err
 			}
-			if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-				b.Fatal(err)
-			}
-			resp.Body.Close()
+			defer resp.Body.Close()
+			_, err = io.Copy(io.Discard, resp.Body)
+			return err
 		})
 	})
-}
-
-// measurePerDelta runs stream b.N times and reports time, bytes and
-// allocations per delta as well as per stream.
-func measurePerDelta(b *testing.B, deltas int, stream func()) {
-	b.ReportAllocs()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	start := time.Now()
-	n := 0
-	for b.Loop() {
-		stream()
-		n++
-	}
-	elapsed := time.Since(start)
-	runtime.ReadMemStats(&after)
-	total := float64(n * deltas)
-	b.ReportMetric(float64(elapsed.Nanoseconds())/total, "ns/delta")
-	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/total, "allocs/delta")
-	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/total, "B/delta")
 }

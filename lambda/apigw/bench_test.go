@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/streamgate/streamgate/lambda/apigw"
 	"github.com/streamgate/streamgate/streaming"
 	"github.com/streamgate/streamgate/streaming/emulator"
+	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
 // relayDeltas is the length of one benchmarked answer: long enough that
@@ -60,7 +60,7 @@ func BenchmarkLambdaRelay(b *testing.B) {
 			Messages:        []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: "benchmark"}}}},
 			InferenceConfig: &types.InferenceConfiguration{MaxTokens: aws.Int32(relayDeltas)},
 		}
-		perDelta(b, func() error {
+		streamtest.PerDelta(b, relayDeltas, func() error {
 			out, err := client.ConverseStream(context.Background(), input)
 			if err != nil {
 				return err
@@ -98,7 +98,7 @@ func BenchmarkLambdaRelay(b *testing.B) {
 			Body:       fmt.Sprintf(`{"prompt":"benchmark","maxTokens":%d}`, relayDeltas),
 		}
 		copyBuf := make([]byte, 32<<10)
-		perDelta(b, func() error {
+		streamtest.PerDelta(b, relayDeltas, func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			resp, err := handler(ctx, event)
@@ -198,26 +198,4 @@ func (c *deltaCounter) Write(p []byte) (int, error) {
 		return 0, errors.New("error event: " + string(p))
 	}
 	return len(p), nil
-}
-
-// perDelta runs stream b.N times and reports time, heap bytes and
-// allocations per delta (b.ReportAllocs gives them per stream).
-func perDelta(b *testing.B, stream func() error) {
-	b.ReportAllocs()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	start := time.Now()
-	n := 0
-	for b.Loop() {
-		if err := stream(); err != nil {
-			b.Fatal(err)
-		}
-		n++
-	}
-	elapsed := time.Since(start)
-	runtime.ReadMemStats(&after)
-	total := float64(n * relayDeltas)
-	b.ReportMetric(float64(elapsed.Nanoseconds())/total, "ns/delta")
-	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/total, "allocs/delta")
-	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/total, "B/delta")
 }
