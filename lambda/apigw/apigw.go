@@ -10,6 +10,7 @@
 package apigw
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -90,13 +91,16 @@ func Wrap(handler http.Handler, withRequest func(context.Context, *events.APIGat
 // describes: method, path, query string and headers with all their values,
 // the body (base64-decoded when the event says so), and the caller's IP.
 func NewRequest(ctx context.Context, event *events.APIGatewayProxyRequest) (*http.Request, error) {
-	body := []byte(event.Body)
+	// One copy of the body at most: a string reader over the event's own
+	// string, or the decoded bytes.
+	var body io.Reader = strings.NewReader(event.Body)
+	size := int64(len(event.Body))
 	if event.IsBase64Encoded {
 		decoded, err := base64.StdEncoding.DecodeString(event.Body)
 		if err != nil {
 			return nil, fmt.Errorf("apigw: event body is not valid base64: %w", err)
 		}
-		body = decoded
+		body, size = bytes.NewReader(decoded), int64(len(decoded))
 	}
 	query := url.Values{}
 	for k, vs := range event.MultiValueQueryStringParameters {
@@ -116,7 +120,7 @@ func NewRequest(ctx context.Context, event *events.APIGatewayProxyRequest) (*htt
 	if method == "" {
 		method = http.MethodGet
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), strings.NewReader(string(body)))
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		return nil, fmt.Errorf("apigw: cannot build the request: %w", err)
 	}
@@ -132,7 +136,7 @@ func NewRequest(ctx context.Context, event *events.APIGatewayProxyRequest) (*htt
 	}
 	req.Host = req.Header.Get("Host")
 	req.RemoteAddr = event.RequestContext.Identity.SourceIP
-	req.ContentLength = int64(len(body))
+	req.ContentLength = size
 	req.RequestURI = u.RequestURI()
 	return req, nil
 }
