@@ -42,6 +42,15 @@ func TestParseSSE(t *testing.T) {
 				{Name: "delta", Data: `{"text":"c"}`, At: at(21)}},
 		},
 		{
+			// Any line ending a browser accepts; the second chunk
+			// completes two events, the third chunk none.
+			name: "CRLF, several events a chunk, one empty",
+			chunks: []Chunk{{At: at(0), Data: []byte("event: start\r\ndata: {}\r\n\r\nevent: delta\r\ndata: {\"text\":")},
+				{At: at(7), Data: []byte("\"d\"}\r\n\r\n:keep-alive \r\n\r\nevent: done\r")}, {At: at(8)}, {At: at(9), Data: []byte("\ndata: {}\r\n\r\n")}},
+			want: []Event{{Name: "start", Data: "{}", At: at(0)}, {Name: "delta", Data: `{"text":"d"}`, At: at(7)},
+				{Name: ":", Data: "keep-alive", At: at(7)}, {Name: "done", Data: "{}", At: at(9)}},
+		},
+		{
 			name:   "no chunks",
 			chunks: nil,
 			want:   nil,
@@ -88,6 +97,7 @@ func TestParseSSEFailsOnMalformedStreams(t *testing.T) {
 	}{
 		{"ends inside an event", "event: start\ndata: {}\n\nevent: done\ndata: {", "ends inside an event"},
 		{"a line that is no field", "event: delta\ngarbage here\ndata: {}\n\n", "garbage here"},
+		{"an event without data", "event: start\ndata: {}\n\nevent: done\n\n", `event "done" has no data`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			msg := parseFails(t, []Chunk{{At: time.Now(), Data: []byte(tc.in)}})
