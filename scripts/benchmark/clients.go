@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -21,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
 	"github.com/streamgate/streamgate/streaming"
+	"github.com/streamgate/streamgate/streaming/sse"
 )
 
 // streamResult is what a client saw on one stream.
@@ -84,19 +84,8 @@ func requestBody(model string, maxTokens, i int) []byte {
 	return b
 }
 
-// SSE event kinds the reader cares about.
-const (
-	evOther = iota
-	evDelta
-	evDone
-	evError
-)
-
-var (
-	stampPrefix = []byte(`{"text":"t`)
-	eventPrefix = []byte("event: ")
-	dataPrefix  = []byte("data: ")
-)
+// stampPrefix starts the data of a timestamp-v1 delta.
+var stampPrefix = []byte(`{"text":"t`)
 
 // readSSE POSTs body to url asking for SSE and reads the stream to its
 // end. With stamps, each delta's text is parsed as timestamp-v1's send time
@@ -123,74 +112,72 @@ func readSSE(ctx context.Context, client *http.Client, url string, body []byte, 
 		res.err = fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
 		return res
 	}
+	readSSEBody(resp.Body, &res, start, stamps, want)
+	return res
+}
+
+// readSSEBody reads an SSE body into res; start is when the request was
+// sent. It allocates per stream, never per delta: it is the client side of
+// a latency measurement, and garbage it made would be collected on the
+// same cores as the gateway under test.
+func readSSEBody(body io.Reader, res *streamResult, start time.Time, stamps bool, want int) {
 	if stamps {
 		res.lat, res.stamps = make([]int64, 0, want), make([]int64, 0, want)
 	}
-	br := bufio.NewReaderSize(resp.Body, 8<<10)
-	// Bounded: a stream of want deltas is 3 lines a delta plus a few;
-	// keep-alives add one line each (none at these rates).
-	maxLines := 1 << 22
+	counted := &countingReader{r: body}
+	defer func() { res.bytes = counted.n }()
+	// Comments too, so that a first keep-alive counts for ttfb and every
+	// keep-alive for the bound.
+	sr := sse.NewReader(counted, sse.Options{Comments: true, BufferSize: 8 << 10})
+	// Bounded: a stream of want deltas has a start and a done event
+	// besides; keep-alives add one each (none at these rates).
+	maxEvents := 1 << 22
 	if want > 0 {
-		maxLines = 4*want + 1000
+		maxEvents = want + 1000
 	}
-	event := evOther
-	for range maxLines {
-		line, err := br.ReadSlice('\n')
+	for range maxEvents {
+		ev, err := sr.NextRaw()
 		now := time.Now()
-		res.bytes += int64(len(line))
 		if err != nil {
-			if errors.Is(err, io.EOF) && len(line) == 0 {
-				return res
-			}
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			if !res.done {
+			if err != io.EOF && !res.done {
 				res.err = err
 			}
-			return res
+			return
 		}
 		if res.ttfb == 0 {
 			res.ttfb = now.Sub(start)
 		}
-		line = bytes.TrimRight(line, "\r\n")
-		switch {
-		case len(line) == 0:
-			event = evOther
-		case bytes.HasPrefix(line, eventPrefix):
-			switch string(line[len(eventPrefix):]) { // no allocation: compared, not kept
-			case "delta":
-				event = evDelta
-			case "done":
-				event = evDone
-			case "error":
-				event = evError
-			default:
-				event = evOther
-			}
-		case bytes.HasPrefix(line, dataPrefix):
-			data := line[len(dataPrefix):]
-			switch event {
-			case evDelta:
-				res.deltas++
-				if stamps {
-					ns, ok := parseStamp(data)
-					if !ok {
-						res.err = fmt.Errorf("delta %d: %q is not a timestamp-v1 delta", res.deltas, data)
-						return res
-					}
-					res.lat = append(res.lat, now.UnixNano()-ns)
-					res.stamps = append(res.stamps, ns)
+		switch string(ev.Type) { // no allocation: compared, not kept
+		case "delta":
+			res.deltas++
+			if stamps {
+				ns, ok := parseStamp(ev.Data)
+				if !ok {
+					res.err = fmt.Errorf("delta %d: %q is not a timestamp-v1 delta", res.deltas, ev.Data)
+					return
 				}
-			case evDone:
-				res.done = true
-			case evError:
-				res.errEvent = string(data)
+				res.lat = append(res.lat, now.UnixNano()-ns)
+				res.stamps = append(res.stamps, ns)
 			}
+		case "done":
+			res.done = true
+		case "error":
+			res.errEvent = string(ev.Data)
 		}
 	}
 	res.err = errors.New("stream longer than expected")
-	return res
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // parseStamp reads {"text":"t<nanos> "}.

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/streamgate/streamgate/streaming/sse"
 )
 
 // The causes of the contexts that bound a run and a stream, so that a
@@ -301,19 +303,21 @@ func (r *runner) readSSE(ctx context.Context, body io.Reader, res *StreamResult,
 		res.fail(ReasonProtocol, fmt.Sprintf("Content-Type %q, want text/event-stream (is -format right?)", res.ContentType))
 		return
 	}
-	sr := NewSSEReader(body)
+	sr := sse.NewReader(body, sse.Options{})
 	sawDone := false
 	for {
 		ev, err := sr.Next()
-		res.KeepAlives = sr.Comments
+		res.KeepAlives = sr.Comments()
 		switch {
-		case err == io.EOF:
+		// A stream that ends cleanly inside an event lacks that event, as
+		// in a browser: judged by what it did deliver.
+		case err == io.EOF, errors.Is(err, sse.ErrTruncated):
 			if !sawDone {
 				res.fail(ReasonMissingDone, "the body ended without a done event")
 			}
 			res.Complete = res.Reason == ""
 			return
-		case errors.Is(err, ErrLineTooLong):
+		case errors.Is(err, sse.ErrLineTooLong):
 			res.fail(ReasonProtocol, err.Error())
 			return
 		case err != nil:
@@ -372,7 +376,7 @@ func (r *runner) readSSE(ctx context.Context, body io.Reader, res *StreamResult,
 	}
 }
 
-func badEvent(ev Event, err error) string {
+func badEvent(ev sse.Event, err error) string {
 	msg := fmt.Sprintf("%s event data %q is not the expected JSON", ev.Type, truncate(ev.Data, 200))
 	if err != nil {
 		msg += ": " + err.Error()

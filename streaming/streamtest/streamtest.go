@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/streamgate/streamgate/streaming/sse"
 )
 
 // Chunk is one Read of a response body and when it returned.
@@ -94,49 +96,61 @@ func Send(req *http.Request) (Result, error) {
 }
 
 // Event is one Server-Sent Event with the arrival time of the chunk that
-// completed it. Comments are events named ":" so that keep-alives show in
-// order.
+// completed it. Comments are events named ":" (Data is the comment's text
+// without surrounding space) so that keep-alives show in order.
 type Event struct {
-	Name string
+	Name string // the event field, "" when the event had none
 	Data string
 	At   time.Time
 }
 
-// ParseSSE parses the events of a response body.
+// ParseSSE parses the events of a response body as a browser would
+// (package sse), and fails the test on what a browser would silently
+// ignore (sse.Options.Strict) and on a body that ends inside an event.
 func ParseSSE(t testing.TB, chunks []Chunk) []Event {
 	t.Helper()
+	body := &chunkReader{chunks: chunks}
+	r := sse.NewReader(body, sse.Options{Comments: true, Strict: true})
 	var events []Event
-	var pending []byte
-	for _, c := range chunks {
-		pending = append(pending, c.Data...)
-		for {
-			i := bytes.Index(pending, []byte("\n\n"))
-			if i < 0 {
-				break
-			}
-			block := string(pending[:i])
-			pending = pending[i+2:]
-			ev := Event{At: c.At}
-			for line := range strings.SplitSeq(block, "\n") {
-				switch {
-				case strings.HasPrefix(line, ":"):
-					ev.Name = ":"
-					ev.Data = strings.TrimSpace(line[1:])
-				case strings.HasPrefix(line, "event: "):
-					ev.Name = line[len("event: "):]
-				case strings.HasPrefix(line, "data: "):
-					ev.Data += line[len("data: "):]
-				default:
-					t.Fatalf("unexpected SSE line %q", line)
-				}
-			}
-			events = append(events, ev)
+	for {
+		ev, err := r.Next()
+		if err == io.EOF {
+			return events
 		}
+		if err != nil {
+			t.Fatalf("SSE stream after %d events: %v", len(events), err)
+			return nil
+		}
+		// The reader returns an event once its last byte is read and reads
+		// a chunk only when it has used the ones before: that byte is in
+		// the chunk read last.
+		e := Event{Name: ev.Type, Data: ev.Data, At: body.lastAt}
+		if ev.Comment {
+			e.Name, e.Data = ":", strings.TrimSpace(ev.Data)
+		}
+		events = append(events, e)
 	}
-	if len(pending) > 0 {
-		t.Fatalf("SSE stream ends inside an event: %q", pending)
+}
+
+// chunkReader reads chunks in order and remembers the arrival time of the
+// last one it read from.
+type chunkReader struct {
+	chunks []Chunk
+	off    int
+	lastAt time.Time
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	for len(c.chunks) > 0 && c.off == len(c.chunks[0].Data) {
+		c.chunks, c.off = c.chunks[1:], 0
 	}
-	return events
+	if len(c.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.chunks[0].Data[c.off:])
+	c.off += n
+	c.lastAt = c.chunks[0].At
+	return n, nil
 }
 
 // Line is one NDJSON object with the arrival time of its chunk.

@@ -3,6 +3,8 @@ package streamtest
 import (
 	"fmt"
 	"regexp"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +34,23 @@ func TestParseSSE(t *testing.T) {
 			want:   []Event{{Name: "delta", Data: `{"text":"b"}`, At: at(40)}, {Name: ":", Data: "keep-alive", At: at(40)}},
 		},
 		{
+			// Keep-alives show where they came, each with its own time.
+			name: "keep-alives in order",
+			chunks: []Chunk{{At: at(0), Data: []byte("event: start\ndata: {}\n\n: keep-alive\n\n")}, {At: at(15), Data: []byte(": keep-alive\n\n")},
+				{At: at(20), Data: []byte("event: delta\ndata: {\"text\":\"c\"}\n")}, {At: at(21), Data: []byte("\n")}},
+			want: []Event{{Name: "start", Data: "{}", At: at(0)}, {Name: ":", Data: "keep-alive", At: at(0)}, {Name: ":", Data: "keep-alive", At: at(15)},
+				{Name: "delta", Data: `{"text":"c"}`, At: at(21)}},
+		},
+		{
+			// Any line ending a browser accepts; the second chunk
+			// completes two events, the third chunk none.
+			name: "CRLF, several events a chunk, one empty",
+			chunks: []Chunk{{At: at(0), Data: []byte("event: start\r\ndata: {}\r\n\r\nevent: delta\r\ndata: {\"text\":")},
+				{At: at(7), Data: []byte("\"d\"}\r\n\r\n:keep-alive \r\n\r\nevent: done\r")}, {At: at(8)}, {At: at(9), Data: []byte("\ndata: {}\r\n\r\n")}},
+			want: []Event{{Name: "start", Data: "{}", At: at(0)}, {Name: "delta", Data: `{"text":"d"}`, At: at(7)},
+				{Name: ":", Data: "keep-alive", At: at(7)}, {Name: "done", Data: "{}", At: at(9)}},
+		},
+		{
 			name:   "no chunks",
 			chunks: nil,
 			want:   nil,
@@ -42,6 +61,53 @@ func TestParseSSE(t *testing.T) {
 				t.Errorf("ParseSSE (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// fatalRecorder stands in for a test that ParseSSE should fail: Fatalf
+// records the message and ends the goroutine, as testing.T's does.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalRecorder) Helper() {}
+
+func (f *fatalRecorder) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// parseFails runs ParseSSE on chunks with a recorder and returns the
+// message it failed with ("" if it did not).
+func parseFails(t *testing.T, chunks []Chunk) string {
+	rec := &fatalRecorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ParseSSE(rec, chunks)
+	}()
+	<-done
+	return rec.msg
+}
+
+func TestParseSSEFailsOnMalformedStreams(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"ends inside an event", "event: start\ndata: {}\n\nevent: done\ndata: {", "ends inside an event"},
+		{"a line that is no field", "event: delta\ngarbage here\ndata: {}\n\n", "garbage here"},
+		{"an event without data", "event: start\ndata: {}\n\nevent: done\n\n", `event "done" has no data`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := parseFails(t, []Chunk{{At: time.Now(), Data: []byte(tc.in)}})
+			if !strings.Contains(msg, tc.want) {
+				t.Errorf("ParseSSE(%q) failed with %q, want a failure naming %q", tc.in, msg, tc.want)
+			}
+		})
+	}
+	if msg := parseFails(t, []Chunk{{At: time.Now(), Data: []byte("event: done\ndata: {}\n\n")}}); msg != "" {
+		t.Errorf("a well-formed stream failed: %s", msg)
 	}
 }
 
