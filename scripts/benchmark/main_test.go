@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -289,6 +290,7 @@ func TestTinyLambdaStream(t *testing.T) {
 	cfg.Root = root
 	cfg.Sections = map[string]bool{"lambdastream": true}
 	cfg.LambdaStreamDeltas, cfg.LambdaStreamRate, cfg.LambdaStreamRounds = 100, 200, 1
+	cfg.CancelPolling = false // TestCancelPollingSetting has it
 	rep := mustRun(t, cfg)
 	l := rep.LambdaStream
 	if l == nil || len(l.Runs) != 3 {
@@ -305,6 +307,34 @@ func TestTinyLambdaStream(t *testing.T) {
 	}
 	if md := rep.Markdown(); !strings.Contains(md, "## 6. One stream on the Lambda path") {
 		t.Errorf("markdown lacks section 6:\n%s", md)
+	}
+}
+
+// TestCancelPollingSetting: with a DynamoDB API at hand (moto), the
+// lambdastream section adds a setting whose stream polls the cancel table,
+// and says what it costs next to the same setting without it.
+func TestCancelPollingSetting(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the bootstrap under localgw, and moto")
+	}
+	if _, err := exec.LookPath("python3"); err != nil || exec.Command("python3", "-c", "import moto.server").Run() != nil {
+		t.Skip("moto is not installed (python3 -m moto.server)")
+	}
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Root = root
+	cfg.Sections = map[string]bool{"lambdastream": true}
+	cfg.LambdaStreamDeltas, cfg.LambdaStreamRate, cfg.LambdaStreamRounds = 100, 200, 1
+	rep := mustRun(t, cfg)
+	l := rep.LambdaStream
+	if l == nil || len(l.Runs) != 4 || !strings.Contains(l.Runs[3].Setting, "cancel polling") || l.Runs[3].CPU[0] <= 0 || l.Runs[3].AllDeltas != 100 {
+		t.Fatalf("lambdastream report = %+v; want a fourth setting with cancel polling", l)
+	}
+	if md := rep.Markdown(); !strings.Contains(md, "Cancellation polling (issue 9):") {
+		t.Errorf("markdown lacks the cancel-polling comparison:\n%s", md)
 	}
 }
 
