@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -123,6 +124,10 @@ type flushWriter struct {
 	rc    *http.ResponseController
 	buf   []byte
 	bytes int64
+	// writing is set while a write (and its flush) is under way, so that a
+	// watchdog can tell a client that stopped reading from a silent
+	// upstream.
+	writing atomic.Bool
 }
 
 func newFlushWriter(w http.ResponseWriter) *flushWriter {
@@ -130,6 +135,8 @@ func newFlushWriter(w http.ResponseWriter) *flushWriter {
 }
 
 func (fw *flushWriter) emit(b []byte) error {
+	fw.writing.Store(true)
+	defer fw.writing.Store(false)
 	n, err := fw.w.Write(b)
 	fw.bytes += int64(n)
 	if err != nil {

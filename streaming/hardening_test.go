@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -416,5 +417,36 @@ func TestCORSRefusalsAreLogged(t *testing.T) {
 				t.Errorf("allowed headers %q; want the built-in ones and CORS_ALLOW_HEADERS", res.Header.Get("Access-Control-Allow-Headers"))
 			}
 		})
+	}
+}
+
+// TestClientThatStopsReading: a client that keeps its connection open but
+// reads nothing fills the socket buffers until the gateway's write blocks;
+// after UPSTREAM_IDLE_TIMEOUT_SECONDS without progress the write is cut,
+// Bedrock is cancelled and the log line says what happened, instead of the
+// request hanging forever on a write.
+func TestClientThatStopsReading(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.MaxTokens = 200_000
+	cfg.UpstreamIdleTimeout = 500 * time.Millisecond
+	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 100_000}, cfg, nil)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(gw.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A small receive buffer, so that the gateway's writes block soon.
+	conn.(*net.TCPConn).SetReadBuffer(4096)
+	body := `{"prompt":"x","modelId":"emulator.timestamp-v1","maxTokens":200000}`
+	fmt.Fprintf(conn, "POST /stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	// Read nothing. The request must end on its own, with its log line.
+	line := gw.logs.WaitFor(t, regexp.MustCompile(`"path":"/stream".*"clientAborted":true.*"cause":"(the client read nothing for [^"]*)"`), 30*time.Second)
+	if line[1] != "the client read nothing for 500ms" {
+		t.Errorf("cause %q", line[1])
+	}
+	records := waitIdle(t, gw.emu)
+	if len(records) != 1 || records[0].Outcome != "cancelled" || records[0].DeltasSent >= 200_000 {
+		t.Errorf("emulator records %+v; want the stream cancelled early", records)
 	}
 }

@@ -23,6 +23,7 @@ var (
 	errShuttingDown  = errors.New("the server is shutting down")
 	errHeaderTimeout = errors.New("no response headers from Bedrock in time")
 	errUpstreamIdle  = errors.New("no event from Bedrock in time")
+	errClientStalled = errors.New("the client stopped reading")
 )
 
 // serveStream answers POST /stream: validate, call ConverseStream, and
@@ -182,7 +183,18 @@ func (s *stream) loop(events *bedrockruntime.ConverseStreamEventStream, keepAliv
 		defer heartbeat.Stop()
 		keepAliveDue = heartbeat.C
 	}
-	idle := time.AfterFunc(cfg.UpstreamIdleTimeout, func() { s.cancel(errUpstreamIdle) })
+	// The idle timer runs while nothing moves: no event from Bedrock, or
+	// a write to the client that does not return (a client that stopped
+	// reading, whose socket buffers are full). The second is cut by a past
+	// write deadline, which makes the stuck write return.
+	idle := time.AfterFunc(cfg.UpstreamIdleTimeout, func() {
+		if s.fw.writing.Load() {
+			s.cancel(errClientStalled)
+			_ = s.fw.rc.SetWriteDeadline(time.Now())
+			return
+		}
+		s.cancel(errUpstreamIdle)
+	})
 	defer idle.Stop()
 
 	ch := events.Events()
@@ -213,8 +225,13 @@ func (s *stream) loop(events *bedrockruntime.ConverseStreamEventStream, keepAliv
 				s.fail(e)
 				return
 			}
-			// The client is gone: stop reading, and the deferred cancel
-			// stops Bedrock from generating tokens nobody reads.
+			// The client is gone (or stalled, and cut): stop reading, and
+			// the deferred cancel stops Bedrock from generating tokens
+			// nobody reads.
+			if cause := context.Cause(s.ctx); errors.Is(cause, errClientStalled) {
+				s.end(cause)
+				return
+			}
 			s.rec.clientAborted = true
 			return
 		}
@@ -343,6 +360,9 @@ func (s *stream) end(cause error) {
 		s.fail(deadlineError())
 	case errors.Is(cause, errShuttingDown):
 		s.fail(shuttingDownError())
+	case errors.Is(cause, errClientStalled):
+		s.rec.clientAborted = true
+		s.rec.cause = fmt.Sprintf("the client read nothing for %v", cfg.UpstreamIdleTimeout)
 	case errors.Is(cause, errUpstreamIdle):
 		s.rec.cause = cause.Error()
 		s.fail(&Error{Status: http.StatusGatewayTimeout, Code: CodeUpstreamTimeout, Retryable: true,
