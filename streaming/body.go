@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -263,7 +264,11 @@ func jsonError(err error, known string) *Error {
 		// typ.Value holds the literal for numbers ("number 1111…"): name
 		// only its kind, so that a huge literal is never echoed.
 		kind, _, _ := strings.Cut(typ.Value, " ")
-		e.Message = fmt.Sprintf("field %q must be %s, not a JSON %s", truncate(typ.Field, 100), expectedType(typ.Field), truncate(kind, 20))
+		want := kindName(typ.Type)
+		if known != "" { // /stream's own fields have their own words
+			want = expectedType(typ.Field)
+		}
+		e.Message = fmt.Sprintf("field %q must be %s, not a JSON %s", truncate(typ.Field, 100), want, truncate(kind, 20))
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		e.Message = "the body is not valid JSON: it ends too early"
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -277,4 +282,29 @@ func jsonError(err error, known string) *Error {
 		e.Message = "the body is not valid JSON"
 	}
 	return e
+}
+
+// kindName says what JSON a Go type decodes from.
+func kindName(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "another type"
 }

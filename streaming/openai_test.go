@@ -450,3 +450,22 @@ func TestChatAnswerMapping(t *testing.T) {
 		t.Errorf("chat.completion:\n%s\nwant\n%s", b, want)
 	}
 }
+
+// TestChatWrongTypes: a field of the wrong JSON type is named, with the
+// type it must have.
+func TestChatWrongTypes(t *testing.T) {
+	t.Parallel()
+	for body, want := range map[string]string{
+		`{"messages":[{"role":"user","content":"x"}],"stream":"yes"}`:         `field "stream" must be true or false`,
+		`{"messages":[{"role":"user","content":"x"}],"max_tokens":"many"}`:    `field "max_tokens" must be a whole number`,
+		`{"messages":[{"role":"user","content":"x"}],"temperature":"warm"}`:   `field "temperature" must be a number`,
+		`{"messages":{"role":"user"}}`:                                        `field "messages" must be an array`,
+		`{"messages":[{"role":"user","content":"x"}],"stream_options":"all"}`: `field "stream_options" must be an object`,
+	} {
+		var req chatRequest
+		e := decodeLenient([]byte(body), &req)
+		if e == nil || e.Status != 400 || !strings.Contains(e.Message, want) {
+			t.Errorf("%s: %v; want 400 saying %s", body, e, want)
+		}
+	}
+}
