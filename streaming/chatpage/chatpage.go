@@ -33,7 +33,6 @@ type Page struct {
 	csp  string
 }
 
-
 // New returns the page with its Content-Security-Policy. It panics if the
 // embedded document has no inline script or style, which is a build
 // mistake that the package's tests catch.
