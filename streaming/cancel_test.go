@@ -148,7 +148,11 @@ func TestCancelStopsAStream(t *testing.T) {
 			}
 		})
 	}
-	for _, r := range waitIdle(t, gw.emu) {
+	records := waitIdle(t, gw.emu)
+	if len(records) != len(tests) {
+		t.Errorf("the emulator saw %d calls, want %d", len(records), len(tests))
+	}
+	for _, r := range records {
 		if r.Outcome != "cancelled" {
 			t.Errorf("emulator record %+v; want the long answer cancelled", r)
 		}

@@ -58,7 +58,7 @@ type answer struct {
 // the non-streaming routes. It sends nothing until Bedrock is done, so the
 // whole call must fit in UPSTREAM_IDLE_TIMEOUT_SECONDS, as well as before
 // the invocation deadline less its margin.
-func (h *Handler) converse(w http.ResponseWriter, r *http.Request, c *call) (*answer, *Error) {
+func (h *Handler) converse(r *http.Request, c *call) (*answer, *Error) {
 	rec := logOf(r)
 	var out *bedrockruntime.ConverseOutput
 	if e := h.upstreamCall(r, func(ctx context.Context) (err error) {

@@ -41,7 +41,7 @@ func (h *Handler) serveGenerate(w http.ResponseWriter, r *http.Request) {
 			}
 			rec.model, rec.format = c.modelID, "json"
 			var a *answer
-			if a, e = h.converse(w, r, c); e == nil {
+			if a, e = h.converse(r, c); e == nil {
 				writeJSON(w, http.StatusOK, map[string]any{
 					"output": a.text, "modelId": c.modelID, "stopReason": a.stopReason, "usage": a.usage,
 				})

@@ -152,7 +152,11 @@ func TestUpstreamSilentMidStream(t *testing.T) {
 	if text.ReadErr == nil {
 		t.Errorf("text stream ended cleanly (%q); want an aborted body", text.Body)
 	}
-	for _, r := range waitIdle(t, gw.emu) {
+	records := waitIdle(t, gw.emu)
+	if len(records) != 2 {
+		t.Errorf("the emulator saw %d calls, want 2", len(records))
+	}
+	for _, r := range records {
 		if r.Outcome != "cancelled" {
 			t.Errorf("emulator record %+v, want the silent stream cancelled", r)
 		}

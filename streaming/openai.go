@@ -462,7 +462,7 @@ func (h *Handler) serveChatCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.model, rec.format = c.modelID, "openai-json"
-	a, e := h.converse(w, r, c)
+	a, e := h.converse(r, c)
 	if e != nil {
 		writeError(w, rec, e)
 		return

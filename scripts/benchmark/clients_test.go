@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
 // sseStream is a gateway SSE answer of n timestamp-v1 deltas stamped
@@ -169,24 +170,13 @@ func BenchmarkReadSSE(b *testing.B) {
 	const deltas = 1000
 	events := sseStream(deltas, time.Now().UnixNano())
 	r := &eventReader{}
-	b.ReportAllocs()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	start := time.Now()
-	n := 0
-	for b.Loop() {
+	streamtest.PerDelta(b, deltas, func() error {
 		r.events, r.next, r.off = events, 0, 0
 		res := streamResult{status: http.StatusOK}
-		readSSEBody(r, &res, start, true, deltas)
+		readSSEBody(r, &res, time.Now(), true, deltas)
 		if !res.ok(deltas) {
-			b.Fatal(res.describe(deltas))
+			return errors.New(res.describe(deltas))
 		}
-		n++
-	}
-	elapsed := time.Since(start)
-	runtime.ReadMemStats(&after)
-	total := float64(n * deltas)
-	b.ReportMetric(float64(elapsed.Nanoseconds())/total, "ns/delta")
-	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/total, "allocs/delta")
-	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/total, "B/delta")
+		return nil
+	})
 }

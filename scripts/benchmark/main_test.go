@@ -5,11 +5,12 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
 // TestMain lets this test binary stand in for the benchmark binary as the
@@ -276,9 +277,41 @@ func TestMarkdownAllSections(t *testing.T) {
 	}
 }
 
-// TestTinyLambdaStream runs section 6 small: both settings measure a
+// TestTinyLambdaStream runs section 6 small: every setting measures a
 // whole stream through localgw with a bootstrap CPU reading.
 func TestTinyLambdaStream(t *testing.T) {
+	l, md := tinyLambdaStream(t, false) // TestCancelPollingSetting has it
+	if len(l.Runs) != 3 {
+		t.Fatalf("lambdastream report = %+v", l)
+	}
+	if l.Runs[2].Env != "GODEBUG="+proposedGODEBUG {
+		t.Errorf("third setting = %+v, want the proposed GODEBUG", l.Runs[2])
+	}
+	if !strings.Contains(md, "## 6. One stream on the Lambda path") {
+		t.Errorf("markdown lacks section 6:\n%s", md)
+	}
+}
+
+// TestCancelPollingSetting: with a DynamoDB API at hand (moto), the
+// lambdastream section adds a setting whose stream polls the cancel table,
+// and says what it costs next to the same setting without it.
+func TestCancelPollingSetting(t *testing.T) {
+	if !streamtest.HaveMoto() {
+		t.Skip(streamtest.ErrNoMoto.Error())
+	}
+	l, md := tinyLambdaStream(t, true)
+	if len(l.Runs) != 4 || !strings.Contains(l.Runs[3].Setting, "cancel polling") {
+		t.Fatalf("lambdastream report = %+v; want a fourth setting with cancel polling", l)
+	}
+	if !strings.Contains(md, "Cancellation polling (issue 9):") {
+		t.Errorf("markdown lacks the cancel-polling comparison:\n%s", md)
+	}
+}
+
+// tinyLambdaStream runs section 6 with one round of 100 deltas and checks
+// that each setting measured its stream.
+func tinyLambdaStream(t *testing.T, cancelPolling bool) (*LambdaStreamReport, string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the bootstrap under localgw")
 	}
@@ -290,11 +323,11 @@ func TestTinyLambdaStream(t *testing.T) {
 	cfg.Root = root
 	cfg.Sections = map[string]bool{"lambdastream": true}
 	cfg.LambdaStreamDeltas, cfg.LambdaStreamRate, cfg.LambdaStreamRounds = 100, 200, 1
-	cfg.CancelPolling = false // TestCancelPollingSetting has it
+	cfg.CancelPolling = cancelPolling
 	rep := mustRun(t, cfg)
 	l := rep.LambdaStream
-	if l == nil || len(l.Runs) != 3 {
-		t.Fatalf("lambdastream report = %+v", l)
+	if l == nil {
+		t.Fatal("no lambdastream report")
 	}
 	for _, run := range l.Runs {
 		if len(run.CPU) != 1 || run.CPU[0] <= 0 || run.Latency.N != 50 || run.Latency.P50 <= 0 || run.Busiest <= 0 || run.AllDeltas != 100 {
@@ -302,40 +335,7 @@ func TestTinyLambdaStream(t *testing.T) {
 				run.Setting, run.CPU, run.Latency.N, run.Latency.P50, run.Busiest, run.AllDeltas)
 		}
 	}
-	if l.Runs[2].Env != "GODEBUG="+proposedGODEBUG {
-		t.Errorf("third setting = %+v, want the proposed GODEBUG", l.Runs[2])
-	}
-	if md := rep.Markdown(); !strings.Contains(md, "## 6. One stream on the Lambda path") {
-		t.Errorf("markdown lacks section 6:\n%s", md)
-	}
-}
-
-// TestCancelPollingSetting: with a DynamoDB API at hand (moto), the
-// lambdastream section adds a setting whose stream polls the cancel table,
-// and says what it costs next to the same setting without it.
-func TestCancelPollingSetting(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the bootstrap under localgw, and moto")
-	}
-	if _, err := exec.LookPath("python3"); err != nil || exec.Command("python3", "-c", "import moto.server").Run() != nil {
-		t.Skip("moto is not installed (python3 -m moto.server)")
-	}
-	root, err := repoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := DefaultConfig()
-	cfg.Root = root
-	cfg.Sections = map[string]bool{"lambdastream": true}
-	cfg.LambdaStreamDeltas, cfg.LambdaStreamRate, cfg.LambdaStreamRounds = 100, 200, 1
-	rep := mustRun(t, cfg)
-	l := rep.LambdaStream
-	if l == nil || len(l.Runs) != 4 || !strings.Contains(l.Runs[3].Setting, "cancel polling") || l.Runs[3].CPU[0] <= 0 || l.Runs[3].AllDeltas != 100 {
-		t.Fatalf("lambdastream report = %+v; want a fourth setting with cancel polling", l)
-	}
-	if md := rep.Markdown(); !strings.Contains(md, "Cancellation polling (issue 9):") {
-		t.Errorf("markdown lacks the cancel-polling comparison:\n%s", md)
-	}
+	return l, rep.Markdown()
 }
 
 // mustRun runs the benchmark sections cfg selects, bounded in time, and
