@@ -9,9 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
-	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
 )
 
 // Why a request's upstream context ended, when the gateway ended it. Each
@@ -419,18 +417,6 @@ func preStreamError(cause error, cfg Config) *Error {
 			Message: fmt.Sprintf("Bedrock did not finish the answer within %v", cfg.UpstreamIdleTimeout)}
 	}
 	return &Error{Status: http.StatusBadGateway, Code: CodeUpstreamError, Retryable: true, Message: "the call to Bedrock failed"}
-}
-
-// ownEventStreamCodec gives each ConverseStream call a protocol of its own.
-// In aws-sdk-go-v2 bedrockruntime v1.63 (smithy-go v1.28) a client's one
-// restjson1.Protocol holds one event-stream Codec whose decoder and decode
-// buffer are shared by every stream of that client, so concurrent streams
-// are a data race (go test -race reports it; smithy-go issue #714, fix not
-// released). No mixed-up text was seen in 640 concurrent streams without
-// this, but a data race has no safe outcome; a protocol per call costs two
-// small allocations per stream, not per delta.
-func ownEventStreamCodec(o *bedrockruntime.Options) {
-	o.Protocol = restjson1.New(schemas.AmazonBedrockFrontendService)
 }
 
 func deadlineError() *Error {
