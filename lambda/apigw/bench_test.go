@@ -40,8 +40,11 @@ const relayDeltas = 500
 // writes pre-encoded bytes, so the allocations per delta are the client's
 // and the gateway's, not an emulator's.
 //
-//   - sdk: the SDK alone reading the same answer (what any client pays);
-//   - lambda-sse: the whole Lambda path; minus sdk = what the gateway adds.
+//   - sdk: the SDK alone reading the same answer, with its own event
+//     decoder (what any client pays);
+//   - lambda-sse: the whole Lambda path, whose ConverseStream calls decode
+//     text-delta frames themselves (streaming.deltaFrameProtocol): below
+//     sdk, because the SDK's decoding costs more than the whole relay.
 //
 // go test -run '^$' -bench LambdaRelay -benchmem ./lambda/apigw/
 func BenchmarkLambdaRelay(b *testing.B) {

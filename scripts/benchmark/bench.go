@@ -27,6 +27,7 @@ type Config struct {
 	Since                        time.Time // start of the whole run; zero → start of Run
 
 	LatencyStreams int
+	LatencyRounds  int
 	LatencyDeltas  int
 	LatencyRate    float64  // deltas/s per stream
 	LatencyPaths   []string // subset of "sdk", "local", "lambda", "proxy"; nil → all
@@ -85,6 +86,7 @@ func (c Config) lambdaExtraEnv() []string {
 func DefaultConfig() Config {
 	return Config{
 		LatencyStreams: 10,
+		LatencyRounds:  4,
 		LatencyDeltas:  200,
 		LatencyRate:    50,
 		ConcStreams:    2000,
@@ -115,7 +117,7 @@ func DefaultConfig() Config {
 // section runs end to end.
 func ShortConfig() Config {
 	c := DefaultConfig()
-	c.LatencyStreams, c.LatencyDeltas = 4, 60
+	c.LatencyStreams, c.LatencyDeltas, c.LatencyRounds = 4, 60, 1
 	c.ConcStreams, c.ConcDuration, c.ConcRamp = 100, 5*time.Second, time.Second
 	c.ColdStarts = 5
 	c.LongDuration = 3 * time.Second
@@ -128,6 +130,8 @@ func (c Config) validate() error {
 	switch {
 	case c.LatencyStreams < 1 || c.LatencyStreams > 100:
 		return errors.New("-latency-streams must be 1..100")
+	case c.LatencyRounds < 1 || c.LatencyRounds > 20:
+		return errors.New("-latency-rounds must be 1..20")
 	case c.LatencyDeltas < 1 || c.LatencyDeltas > 4096:
 		return errors.New("-latency-deltas must be 1..4096 (the gateway's MAX_TOKENS)")
 	case c.LatencyRate <= 0 || c.LatencyRate > 1000:

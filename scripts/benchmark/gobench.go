@@ -115,9 +115,9 @@ func benchMeaning(name string) string {
 	case name == "Stream/gateway-sse":
 		return "per stream: the same answer relayed by the gateway as SSE over loopback HTTP; minus direct-sdk = what the gateway adds"
 	case name == "LambdaRelay/sdk":
-		return "per stream (lambda/apigw): a recorded 500-delta answer replayed one frame per flush from a loopback server, read with the SDK alone; the upstream allocates nothing per delta, so these are the SDK's own costs"
+		return "per stream (lambda/apigw): a recorded 500-delta answer replayed one frame per flush from a loopback server, read with the SDK alone and its own event decoder; the upstream allocates nothing per delta, so these are the SDK's own costs"
 	case name == "LambdaRelay/lambda-sse":
-		return "per stream (lambda/apigw): the same answer through the Lambda path, apigw.Wrap and its pipe, read as the runtime reads it; minus sdk = what the gateway adds on Lambda"
+		return "per stream (lambda/apigw): the same answer through the Lambda path, apigw.Wrap and its pipe, read as the runtime reads it; the gateway decodes text-delta frames itself (streaming.deltaFrameProtocol), so this is below sdk: the SDK's decoding costs more than the whole relay"
 	}
 	return "see streaming/bench_test.go"
 }

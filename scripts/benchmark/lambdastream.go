@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strconv"
+
 	"github.com/streamgate/streamgate/streaming/streamtest"
 
 	"context"
@@ -35,6 +37,7 @@ type LambdaStreamRun struct {
 	Others    time.Duration   // CPU of all other threads, summed over rounds
 	Wakeups   int64           // voluntary context switches, all threads, summed
 	GCs       int             // garbage collections, summed over rounds
+	Floor     bool            // the one-hop floor, not the bootstrap
 	AllDeltas int             // deltas over all rounds
 }
 
@@ -71,6 +74,9 @@ type lambdaSetting struct {
 	bootstrap string   // "" → cfg.Bootstrap
 	noGODEBUG bool     // leave cfg.LambdaGODEBUG out
 	extra     []string // more environment, not shown in the report's Env
+	// floor: instead of the bootstrap, measure httputil.ReverseProxy
+	// (GOMAXPROCS=1) between an SDK client and the emulator.
+	floor bool
 }
 
 func (c Config) lambdaSettings() []lambdaSetting {
@@ -81,6 +87,12 @@ func (c Config) lambdaSettings() []lambdaSetting {
 			label = "an earlier build"
 		}
 		s = append(s, lambdaSetting{name: "before: " + label + ", GOMAXPROCS=1", bootstrap: c.BootstrapBefore, noGODEBUG: true})
+		if c.LambdaGODEBUG != "" {
+			// The same runtime setting as the last rows, so that what the
+			// code changed shows apart from what the setting did.
+			s = append(s, lambdaSetting{name: "before: " + label + ", GOMAXPROCS=1, GODEBUG=" + c.LambdaGODEBUG,
+				bootstrap: c.BootstrapBefore, env: "GODEBUG=" + c.LambdaGODEBUG})
+		}
 	}
 	s = append(s,
 		lambdaSetting{name: "GOMAXPROCS=2", env: "GOMAXPROCS=2", noGODEBUG: true},
@@ -90,6 +102,17 @@ func (c Config) lambdaSettings() []lambdaSetting {
 		s = append(s, lambdaSetting{name: "GOMAXPROCS=1, GODEBUG=" + c.LambdaGODEBUG, env: "GODEBUG=" + c.LambdaGODEBUG})
 	}
 	return s
+}
+
+// floorSetting is the one-hop floor: a relay that only copies bytes, under
+// the runtime setting of the last bootstrap row.
+func (c Config) floorSetting() lambdaSetting {
+	floor := lambdaSetting{name: "floor: httputil.ReverseProxy alone, GOMAXPROCS=1", floor: true, noGODEBUG: true}
+	if c.LambdaGODEBUG != "" {
+		floor.name += ", GODEBUG=" + c.LambdaGODEBUG
+		floor.noGODEBUG = false
+	}
+	return floor
 }
 
 func runLambdaStream(ctx context.Context, cfg Config) (*LambdaStreamReport, error) {
@@ -106,6 +129,7 @@ func runLambdaStream(ctx context.Context, cfg Config) (*LambdaStreamReport, erro
 			settings = append(settings, polling)
 		}
 	}
+	settings = append(settings, cfg.floorSetting())
 	rep.Runs = make([]LambdaStreamRun, len(settings))
 	emu, err := startInProcessEmulator(emulator.Options{TokensPerSecond: cfg.LambdaStreamRate})
 	if err != nil {
@@ -115,7 +139,7 @@ func runLambdaStream(ctx context.Context, cfg Config) (*LambdaStreamReport, erro
 	for round := range cfg.LambdaStreamRounds {
 		for i, setting := range settings {
 			run := &rep.Runs[i]
-			run.Setting, run.Env = setting.name, setting.env
+			run.Setting, run.Env, run.Floor = setting.name, setting.env, setting.floor
 			if err := lambdaStreamOnce(ctx, cfg, emu.URL, setting, run); err != nil {
 				return nil, fmt.Errorf("%s: %w", setting.name, err)
 			}
@@ -147,6 +171,9 @@ func lambdaStreamOnce(ctx context.Context, cfg Config, endpoint string, setting 
 		}
 	}
 	env = append(env, "GODEBUG="+godebug)
+	if setting.floor {
+		return floorStreamOnce(ctx, cfg, endpoint, env, run)
+	}
 	gcs := &gcCounter{}
 	bootstrap := setting.bootstrap
 	if bootstrap == "" {
@@ -186,9 +213,15 @@ func lambdaStreamOnce(ctx context.Context, cfg Config, endpoint string, setting 
 	if err != nil {
 		return err
 	}
-	run.CPU = append(run.CPU, cpu1-cpu0)
 	run.GCs += gcs.count() - gc0
-	run.AllDeltas += cfg.LambdaStreamDeltas
+	run.add(cpu1-cpu0, before, after, r.lat, cfg.LambdaStreamDeltas)
+	return nil
+}
+
+// add accounts one measured stream to the run.
+func (run *LambdaStreamRun) add(cpu time.Duration, before, after []threadStat, lat []int64, deltas int) {
+	run.CPU = append(run.CPU, cpu)
+	run.AllDeltas += deltas
 	for i, t := range threadDelta(before, after) {
 		if i == 0 {
 			run.Busiest += t.CPU
@@ -197,7 +230,7 @@ func lambdaStreamOnce(ctx context.Context, cfg Config, endpoint string, setting 
 		}
 		run.Wakeups += t.Voluntary
 	}
-	warm := r.lat
+	warm := lat
 	if len(warm) > 50 {
 		warm = warm[50:]
 	}
@@ -212,6 +245,45 @@ func lambdaStreamOnce(ctx context.Context, cfg Config, endpoint string, setting 
 	}
 	run.Latency.Max = max(run.Latency.Max, all.Max)
 	run.Latency.N += all.N
+}
+
+// floorStreamOnce measures the same stream through a bare reverse proxy in
+// a fresh process of its own, read by the SDK: the system calls and
+// wake-ups any relay of one stream pays at this pace, with nothing else.
+func floorStreamOnce(ctx context.Context, cfg Config, endpoint string, env []string, run *LambdaStreamRun) error {
+	proxy, err := startProxy(ctx, endpoint, append(env, "GOMAXPROCS=1")...)
+	if err != nil {
+		return err
+	}
+	defer proxy.stop()
+	client := newSDKClient(proxy.URL)
+	if r := readSDK(ctx, client, 50, 0); !r.ok(50) {
+		return fmt.Errorf("warm-up: %s\n%s", r.describe(50), proxy.tail)
+	}
+	pid := strconv.Itoa(proxy.Pid)
+	before, err := readThreads(pid)
+	if err != nil {
+		return err
+	}
+	cpu0, err := procCPUPrecise(pid)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, time.Duration(float64(cfg.LambdaStreamDeltas)/cfg.LambdaStreamRate*float64(time.Second))+time.Minute)
+	r := readSDK(rctx, client, cfg.LambdaStreamDeltas, 1)
+	cancel()
+	if !r.ok(cfg.LambdaStreamDeltas) {
+		return fmt.Errorf("stream: %s\n%s", r.describe(cfg.LambdaStreamDeltas), proxy.tail)
+	}
+	cpu1, err := procCPUPrecise(pid)
+	if err != nil {
+		return err
+	}
+	after, err := readThreads(pid)
+	if err != nil {
+		return err
+	}
+	run.add(cpu1-cpu0, before, after, r.lat, cfg.LambdaStreamDeltas)
 	return nil
 }
 
@@ -233,7 +305,7 @@ func (r *Report) lambdaStream(b *strings.Builder, row func(...string), l *Lambda
 			fmtDur(perK(run.Busiest, int64(run.AllDeltas))),
 			fmtDur(perK(run.Others, int64(run.AllDeltas))),
 			fmt.Sprintf("%.2f", run.perDelta(run.Wakeups)),
-			fmt.Sprintf("%.2f", 1000*run.perDelta(int64(run.GCs))),
+			gcsPer1k(run),
 			fmtDur(run.Latency.P50), fmtDur(run.Latency.P99), fmtDur(run.Latency.Max))
 	}
 	b.WriteString("\n")
@@ -245,8 +317,20 @@ func (r *Report) lambdaStream(b *strings.Builder, row func(...string), l *Lambda
 		}
 		b.WriteString("\n")
 	}
-	if n := len(l.Runs); n >= 2 && strings.Contains(l.Runs[n-1].Setting, "cancel polling") {
-		off, on := l.Runs[n-2], l.Runs[n-1]
+	if f := slices.IndexFunc(l.Runs, func(r LambdaStreamRun) bool { return r.Floor }); f >= 1 {
+		floor, deployed := l.Runs[f], l.Runs[f-1]
+		if strings.Contains(deployed.Setting, "cancel polling") && f >= 2 {
+			deployed = l.Runs[f-2]
+		}
+		fmt.Fprintf(b, "The floor: a bare `httputil.ReverseProxy` (`FlushInterval: -1`, in a process of its own, read by the SDK) relaying the same stream at the same pace, in the same rounds, costs %s per 1,000 deltas (best round %s) "+
+			"with %.2f wake-ups a delta: the system calls and wake-ups that any relay of one paced stream pays on this machine, with no decoding, encoding or Runtime API in between. "+
+			"The bootstrap as deployed (%s) costs %s (best %s): %s the floor, %s more a delta.\n\n",
+			fmtDur(floor.cpuPer1k(l.Deltas)), fmtDur(floor.minPer1k(l.Deltas)), floor.perDelta(floor.Wakeups),
+			deployed.Setting, fmtDur(deployed.cpuPer1k(l.Deltas)), fmtDur(deployed.minPer1k(l.Deltas)),
+			ratio(deployed.cpuPer1k(l.Deltas), floor.cpuPer1k(l.Deltas)), fmtDur((deployed.cpuPer1k(l.Deltas)-floor.cpuPer1k(l.Deltas))/1000))
+	}
+	if i := slices.IndexFunc(l.Runs, func(r LambdaStreamRun) bool { return strings.Contains(r.Setting, "cancel polling") }); i >= 1 {
+		off, on := l.Runs[i-1], l.Runs[i]
 		fmt.Fprintf(b, "Cancellation polling (issue 9): %s per 1,000 deltas with the stream polling the cancel table every second, %s without, in the same rounds "+
 			"(best rounds %s and %s). The poll is one DynamoDB GetItem a second on a timer in its own goroutine, never on the delta path; "+
 			"over this %s stream that is %d polls for %d deltas.\n\n",
@@ -256,6 +340,13 @@ func (r *Report) lambdaStream(b *strings.Builder, row func(...string), l *Lambda
 	if l.CancelPollingSkipped != "" {
 		fmt.Fprintf(b, "Cancellation polling was not measured: %s.\n\n", l.CancelPollingSkipped)
 	}
+}
+
+func gcsPer1k(run LambdaStreamRun) string {
+	if run.Floor {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", 1000*run.perDelta(int64(run.GCs)))
 }
 
 // lessOrMore says how much less (or more) v is than base, in percent.

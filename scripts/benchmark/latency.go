@@ -18,6 +18,7 @@ import (
 type LatencyReport struct {
 	Streams, Deltas int
 	Rate            float64
+	Rounds          int
 	Paths           []LatencyPath // baseline first
 }
 
@@ -28,6 +29,7 @@ type LatencyPath struct {
 	Means    string
 	Stats    latencyStats
 	TTFB     latencyStats // request → first event, over the streams
+	Streams  int          // over all rounds
 	Failed   int
 	FirstErr string
 	Duration time.Duration
@@ -54,39 +56,64 @@ func runLatency(ctx context.Context, cfg Config) (*LatencyReport, error) {
 	}
 	defer emu.Close()
 
-	rep := &LatencyReport{Streams: cfg.LatencyStreams, Deltas: cfg.LatencyDeltas, Rate: cfg.LatencyRate}
+	rep := &LatencyReport{Streams: cfg.LatencyStreams, Deltas: cfg.LatencyDeltas, Rate: cfg.LatencyRate, Rounds: cfg.LatencyRounds}
 	want := map[string]bool{}
 	for _, p := range cfg.LatencyPaths {
 		want[p] = true
 	}
-	// Each stream lasts deltas/rate; allow that plus a generous margin.
+	var paths []int // indexes into latencyPathInfo
+	for i, info := range latencyPathInfo {
+		if len(want) == 0 || want[info.key] {
+			paths = append(paths, i)
+		}
+	}
 	streamTime := time.Duration(float64(cfg.LatencyDeltas)/cfg.LatencyRate*float64(time.Second)) + 30*time.Second
+	results := make([][]streamResult, len(paths))
+	durations := make([]time.Duration, len(paths))
+	failed := make([]error, len(paths))
+	// The paths take turns, each round starting one further along, so
+	// that a busy moment on the shared machine, or a place in the order,
+	// favours none of them.
+	for round := range cfg.LatencyRounds {
+		for k := range paths {
+			j := (k + round) % len(paths)
+			if failed[j] != nil {
+				continue
+			}
+			info := latencyPathInfo[paths[j]]
+			cfg.logf("latency: round %d of %d: %s, %d streams × %d deltas at %g/s", round+1, cfg.LatencyRounds, info.name, cfg.LatencyStreams, cfg.LatencyDeltas, cfg.LatencyRate)
+			t0 := time.Now()
+			pctx, cancel := context.WithTimeout(ctx, 2*streamTime+30*time.Second)
+			var rs []streamResult
+			var err error
+			switch info.key {
+			case "sdk":
+				rs, err = latencySDK(pctx, cfg, emu.URL, streamTime)
+			case "local":
+				rs, err = latencyLocal(pctx, cfg, emu.URL, streamTime)
+			case "lambda":
+				rs, err = latencyLambda(pctx, cfg, emu.URL, streamTime)
+			case "proxy":
+				rs, err = latencyProxy(pctx, cfg, emu.URL, streamTime)
+			}
+			cancel()
+			durations[j] += time.Since(t0)
+			if err != nil {
+				failed[j] = fmt.Errorf("%s: %w", info.name, err)
+				continue
+			}
+			results[j] = append(results[j], rs...)
+		}
+	}
 	var errs []error
-	for _, info := range latencyPathInfo {
-		if len(want) > 0 && !want[info.key] {
+	for j, i := range paths {
+		info := latencyPathInfo[i]
+		if failed[j] != nil {
+			errs = append(errs, failed[j])
 			continue
 		}
-		cfg.logf("latency: %s, %d streams × %d deltas at %g/s", info.name, cfg.LatencyStreams, cfg.LatencyDeltas, cfg.LatencyRate)
-		t0 := time.Now()
-		pctx, cancel := context.WithTimeout(ctx, 2*streamTime+30*time.Second)
-		var rs []streamResult
-		var err error
-		switch info.key {
-		case "sdk":
-			rs, err = latencySDK(pctx, cfg, emu.URL, streamTime)
-		case "local":
-			rs, err = latencyLocal(pctx, cfg, emu.URL, streamTime)
-		case "lambda":
-			rs, err = latencyLambda(pctx, cfg, emu.URL, streamTime)
-		case "proxy":
-			rs, err = latencyProxy(pctx, cfg, emu.URL, streamTime)
-		}
-		cancel()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", info.name, err))
-			continue
-		}
-		p := LatencyPath{Key: info.key, Name: info.name, Means: info.means, Stats: summarize(allLatencies(rs)), Duration: time.Since(t0)}
+		rs := results[j]
+		p := LatencyPath{Key: info.key, Name: info.name, Means: info.means, Stats: summarize(allLatencies(rs)), Duration: durations[j], Streams: len(rs)}
 		var ttfb []int64
 		for _, r := range rs {
 			if r.ttfb > 0 {
@@ -104,8 +131,6 @@ func runLatency(ctx context.Context, cfg Config) (*LatencyReport, error) {
 	return rep, errors.Join(errs...)
 }
 
-// warmup runs one short stream per concurrent slot first, so that the
-// measured streams find warm connections, instances and code paths.
 const warmupDeltas = 3
 
 func latencySDK(ctx context.Context, cfg Config, endpoint string, streamTime time.Duration) ([]streamResult, error) {

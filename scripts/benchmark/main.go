@@ -78,6 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.BeforeLabel, "before-label", "", "what to call -bootstrap-before in the table (a git revision, say)")
 	fs.StringVar(&cfg.EmulatorBin, "emulator", "", "emulator `binary` (default: built into a temporary directory)")
 	fs.IntVar(&cfg.LatencyStreams, "latency-streams", cfg.LatencyStreams, "concurrent streams per latency path")
+	fs.IntVar(&cfg.LatencyRounds, "latency-rounds", cfg.LatencyRounds, "rounds of the latency paths, interleaved (each round starts one path further along)")
 	fs.IntVar(&cfg.LatencyDeltas, "latency-deltas", cfg.LatencyDeltas, "deltas per latency stream")
 	fs.Float64Var(&cfg.LatencyRate, "latency-rate", cfg.LatencyRate, "deltas per second per latency stream")
 	fs.IntVar(&cfg.ConcStreams, "conc-streams", cfg.ConcStreams, "concurrent streams in the concurrency run")

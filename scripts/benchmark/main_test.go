@@ -40,7 +40,7 @@ func TestTinyRun(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Root = root
 	cfg.Sections = map[string]bool{"latency": true, "encoders": true}
-	cfg.LatencyStreams, cfg.LatencyDeltas, cfg.LatencyRate = 2, 20, 100
+	cfg.LatencyStreams, cfg.LatencyDeltas, cfg.LatencyRate, cfg.LatencyRounds = 2, 20, 100, 2
 	cfg.LatencyPaths = []string{"sdk", "local", "proxy"}
 	cfg.GoBench = gobench
 	rep := mustRun(t, cfg)
@@ -48,8 +48,9 @@ func TestTinyRun(t *testing.T) {
 		t.Fatalf("latency report = %+v", rep.Latency)
 	}
 	for _, p := range rep.Latency.Paths {
-		if p.Stats.N != 2*20 || p.Failed != 0 {
-			t.Errorf("%s: %d deltas, %d failed; want 40, 0", p.Name, p.Stats.N, p.Failed)
+		// Two rounds of two streams, pooled.
+		if p.Stats.N != 2*2*20 || p.Streams != 4 || p.Failed != 0 {
+			t.Errorf("%s: %d deltas in %d streams, %d failed; want 80 in 4, 0", p.Name, p.Stats.N, p.Streams, p.Failed)
 		}
 		// Same machine, one clock: a latency is positive and, on
 		// loopback, far below a second even under the race detector.
@@ -60,8 +61,8 @@ func TestTinyRun(t *testing.T) {
 	md := rep.Markdown()
 	for _, want := range []string{
 		"# streamgate benchmarks", "## Machine", "| CPUs (`nproc`) |",
-		"## 1. Added latency per delta", "| (a) SDK → emulator (baseline) | 40 |", "| (b) local mode | 40 |",
-		"| (d) SDK → reverse proxy → emulator (one-hop floor) | 40 |", "| 1.00× | 1.00× |", "p50 ÷ (d) | p99 ÷ (d)",
+		"## 1. Added latency per delta", "| (a) SDK → emulator (baseline) | 80 |", "| (b) local mode | 80 |",
+		"| (d) SDK → reverse proxy → emulator (one-hop floor) | 80 |", "take turns for 2 rounds", "| 0 of 4 |", "| 1.00× | 1.00× |", "p50 ÷ (d) | p99 ÷ (d)",
 		"## 5. Go benchmarks", "| `EncodeDelta/sse` | 52.3 | 0 | 0 | 52.3 | 0 | 0 |", "| `ReadRequest` | 4,012 | 2,512 | 41 | – | – | – |",
 		"| `Stream/gateway-sse` | 2,250,395 | 502,609 | 7,780 | 26,795 | 5,983 | 92.6 |",
 		"## Run time", "| latency |", "| **total** |",

@@ -129,10 +129,11 @@ func (r *Report) latency(b *strings.Builder, row func(...string), l *LatencyRepo
 	fmt.Fprintf(b, "Model `emulator.timestamp-v1` writes each delta's text as `t<unix-nanos> `, stamped just before its frame is written; "+
 		"the client subtracts the stamp from `time.Now()` as soon as it has read that delta (the SSE `data:` line, or the SDK's `ContentBlockDelta` event). "+
 		"Every process reads the same CLOCK_REALTIME, so the difference is the time from the emulator's write to the client's read. "+
-		"Per path: %d concurrent streams × %d deltas at %g deltas/s each, after one short warm-up stream per slot; paths run one after another against one emulator served by the benchmark process. "+
+		"Per path and round: %d concurrent streams × %d deltas at %g deltas/s each, after one short warm-up stream per slot, with a fresh gateway process; "+
+		"the paths take turns for %s against one emulator served by the benchmark process, each round starting one path further along, so that a busy moment on the shared machine hits them alike, and each row pools its rounds. "+
 		"The ratios compare with path (a), which has no gateway at all, and with path (d), which adds one hop that only copies bytes: "+
 		"(b) ÷ (d) is what streamgate costs beyond the hop itself.\n\n",
-		l.Streams, l.Deltas, l.Rate)
+		l.Streams, l.Deltas, l.Rate, plural(l.Rounds, "round"))
 	row("path", "deltas", "p50", "p99", "max", "p50 ÷ (a)", "p99 ÷ (a)", "p50 ÷ (d)", "p99 ÷ (d)", "p50 / p99 minus (a)", "first event p50", "failed streams", "what it measures")
 	row("---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---")
 	var base, floor *LatencyPath
@@ -158,7 +159,7 @@ func (r *Report) latency(b *strings.Builder, row func(...string), l *LatencyRepo
 			diff = fmtDelta(p.Stats.P50-base.Stats.P50) + " / " + fmtDelta(p.Stats.P99-base.Stats.P99)
 		}
 		row(p.Name, fmtInt(int64(p.Stats.N)), fmtDur(p.Stats.P50), fmtDur(p.Stats.P99), fmtDur(p.Stats.Max), a50, a99, d50, d99, diff,
-			fmtDur(p.TTFB.P50), fmt.Sprintf("%d of %d", p.Failed, l.Streams), p.Means)
+			fmtDur(p.TTFB.P50), fmt.Sprintf("%d of %d", p.Failed, p.Streams), p.Means)
 	}
 	b.WriteString("\n")
 }

@@ -77,10 +77,10 @@ func serveProxy(upstream string, stderr io.Writer) int {
 }
 
 // startProxy runs this very binary as the proxy to upstream.
-func startProxy(ctx context.Context, upstream string) (*child, error) {
+func startProxy(ctx context.Context, upstream string, extraEnv ...string) (*child, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	return startChild(ctx, "reverse proxy", self, nil, append(inheritedEnv(), proxyEnv+"="+upstream))
+	return startChild(ctx, "reverse proxy", self, nil, append(append(inheritedEnv(), extraEnv...), proxyEnv+"="+upstream))
 }
