@@ -279,17 +279,24 @@ func TestMarkdownAllSections(t *testing.T) {
 }
 
 // TestTinyLambdaStream runs section 6 small: every setting measures a
-// whole stream through localgw with a bootstrap CPU reading.
+// whole stream through localgw with a bootstrap CPU reading, and the last
+// one the one-hop floor under the same runtime setting.
 func TestTinyLambdaStream(t *testing.T) {
 	l, md := tinyLambdaStream(t, false) // TestCancelPollingSetting has it
-	if len(l.Runs) != 3 {
+	if len(l.Runs) != 4 {
 		t.Fatalf("lambdastream report = %+v", l)
 	}
 	if l.Runs[2].Env != "GODEBUG="+proposedGODEBUG {
 		t.Errorf("third setting = %+v, want the proposed GODEBUG", l.Runs[2])
 	}
-	if !strings.Contains(md, "## 6. One stream on the Lambda path") {
-		t.Errorf("markdown lacks section 6:\n%s", md)
+	if floor := l.Runs[3]; !floor.Floor || !strings.Contains(floor.Setting, "GODEBUG="+proposedGODEBUG) {
+		t.Errorf("fourth setting = %+v, want the floor under the proposed GODEBUG", floor)
+	}
+	for _, want := range []string{"## 6. One stream on the Lambda path", "The floor: a bare `httputil.ReverseProxy`",
+		"The bootstrap as deployed (GOMAXPROCS=1, GODEBUG=" + proposedGODEBUG + ")"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
 	}
 }
 
@@ -301,10 +308,11 @@ func TestCancelPollingSetting(t *testing.T) {
 		t.Skip(streamtest.ErrNoMoto.Error())
 	}
 	l, md := tinyLambdaStream(t, true)
-	if len(l.Runs) != 4 || !strings.Contains(l.Runs[3].Setting, "cancel polling") {
-		t.Fatalf("lambdastream report = %+v; want a fourth setting with cancel polling", l)
+	if len(l.Runs) != 5 || !strings.Contains(l.Runs[3].Setting, "cancel polling") || !l.Runs[4].Floor {
+		t.Fatalf("lambdastream report = %+v; want a fourth setting with cancel polling, then the floor", l)
 	}
-	if !strings.Contains(md, "Cancellation polling (issue 9):") {
+	// The floor is compared with the deployed setting, not with polling.
+	if !strings.Contains(md, "Cancellation polling (issue 9):") || !strings.Contains(md, "The bootstrap as deployed (GOMAXPROCS=1, GODEBUG="+proposedGODEBUG+") costs") {
 		t.Errorf("markdown lacks the cancel-polling comparison:\n%s", md)
 	}
 }
