@@ -48,33 +48,46 @@ func TestEventStreamReadsDoNotWaitForMore(t *testing.T) {
 	}))
 	defer upstream.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := newBedrockClient(upstream.URL).ConverseStream(ctx, &bedrockruntime.ConverseStreamInput{
-		ModelId:  aws.String("emulator.steady-v1"),
-		Messages: []types.Message{userText("hi")},
-	}, ownEventStreamCodec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream := out.GetStream()
-	defer stream.Close()
-	var texts []string
-	stopped := false
-	for ev := range stream.Events() {
-		switch v := ev.(type) {
-		case *types.ConverseStreamOutputMemberContentBlockDelta:
-			texts = append(texts, v.Value.Delta.(*types.ContentBlockDeltaMemberText).Value)
-			seen <- len(texts)
-		case *types.ConverseStreamOutputMemberMessageStop:
-			stopped = true
-		}
-	}
-	if err := stream.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Join(texts, ","); got != "d0,d1,d2,d3,d4" || !stopped {
-		t.Errorf("deltas %q, messageStop %v; want d0..d4 one by one, then messageStop", got, stopped)
+	// Both readers: the SDK's own, and the gateway's frameReader.
+	for _, reader := range []string{"sdk", "gateway"} {
+		t.Run(reader, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			call := newConverseStream()
+			option := call.options
+			if reader == "sdk" {
+				option = sdkProtocol
+			}
+			out, err := newBedrockClient(upstream.URL).ConverseStream(ctx, &bedrockruntime.ConverseStreamInput{
+				ModelId:  aws.String("emulator.steady-v1"),
+				Messages: []types.Message{userText("hi")},
+			}, option)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stream := call.events(out)
+			if _, ours := stream.(*frameReader); ours != (reader == "gateway") {
+				t.Fatalf("events from %T, want the %s reader", stream, reader)
+			}
+			defer stream.Close()
+			var texts []string
+			stopped := false
+			for ev := range stream.Events() {
+				switch v := ev.(type) {
+				case *types.ConverseStreamOutputMemberContentBlockDelta:
+					texts = append(texts, v.Value.Delta.(*types.ContentBlockDeltaMemberText).Value)
+					seen <- len(texts)
+				case *types.ConverseStreamOutputMemberMessageStop:
+					stopped = true
+				}
+			}
+			if err := stream.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(texts, ","); got != "d0,d1,d2,d3,d4" || !stopped {
+				t.Errorf("deltas %q, messageStop %v; want d0..d4 one by one, then messageStop", got, stopped)
+			}
+		})
 	}
 }
 

@@ -88,7 +88,7 @@ func BenchmarkStream(b *testing.B) {
 			Messages: []types.Message{userText(prompt)},
 		}
 		streamtest.PerDelta(b, len(deltas), func() error {
-			out, err := client.ConverseStream(context.Background(), input, ownEventStreamCodec)
+			out, err := client.ConverseStream(context.Background(), input, sdkProtocol)
 			if err != nil {
 				return err
 			}

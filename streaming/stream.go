@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 )
 
@@ -117,7 +116,8 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, c *call, enc enc
 	defer func() { running.finish(rec.cancelled) }()
 
 	headers := time.AfterFunc(h.cfg.UpstreamHeaderTimeout, func() { cancel(errHeaderTimeout) })
-	out, err := h.bedrock.ConverseStream(ctx, c.streamInput(), ownEventStreamCodec)
+	call := newConverseStream()
+	out, err := h.bedrock.ConverseStream(ctx, c.streamInput(), call.options)
 	headers.Stop()
 	s := &stream{h: h, w: w, r: r, rec: rec, ctx: ctx, cancel: cancel}
 	defer func() {
@@ -126,6 +126,7 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, c *call, enc enc
 		}
 	}()
 	if err != nil {
+		call.discard()
 		cause := context.Cause(ctx)
 		switch {
 		case r.Context().Err() != nil:
@@ -144,7 +145,7 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, c *call, enc enc
 		}
 		return
 	}
-	events := out.GetStream()
+	events := call.events(out)
 	defer events.Close()
 	if !s.begin(c, enc) {
 		return
@@ -169,7 +170,7 @@ func (s *stream) begin(c *call, enc encoding) bool {
 	return true
 }
 
-func (s *stream) loop(events *bedrockruntime.ConverseStreamEventStream, keepAlives bool) {
+func (s *stream) loop(events eventSource, keepAlives bool) {
 	cfg := s.h.cfg
 	// The heartbeat timer is reset by every write, so a keep-alive goes
 	// out only after HEARTBEAT_SECONDS of silence. Text has no way to say
