@@ -190,30 +190,39 @@ func lambdaStreamOnce(ctx context.Context, cfg Config, endpoint string, setting 
 	if r := readSSE(ctx, client, inst.URL, requestBody(timestampModel, 50, 0), true, 50); !r.ok(50) {
 		return fmt.Errorf("warm-up: %s\n%s", r.describe(50), inst.tail)
 	}
-	before, err := readThreads(inst.Pid)
-	if err != nil {
-		return err
-	}
-	cpu0, err := procCPUPrecise(inst.Pid)
-	if err != nil {
-		return err
-	}
 	gc0 := gcs.count()
+	err = measureStream(ctx, cfg, inst.Pid, inst.tail, run, func(ctx context.Context) streamResult {
+		return readSSE(ctx, client, inst.URL, requestBody(timestampModel, cfg.LambdaStreamDeltas, 1), true, cfg.LambdaStreamDeltas)
+	})
+	run.GCs += gcs.count() - gc0
+	return err
+}
+
+// measureStream reads one stream of cfg.LambdaStreamDeltas with read and
+// adds the CPU and threads of process pid over it to run.
+func measureStream(ctx context.Context, cfg Config, pid string, tail fmt.Stringer, run *LambdaStreamRun, read func(context.Context) streamResult) error {
+	before, err := readThreads(pid)
+	if err != nil {
+		return err
+	}
+	cpu0, err := procCPUPrecise(pid)
+	if err != nil {
+		return err
+	}
 	rctx, cancel := context.WithTimeout(ctx, time.Duration(float64(cfg.LambdaStreamDeltas)/cfg.LambdaStreamRate*float64(time.Second))+time.Minute)
-	r := readSSE(rctx, client, inst.URL, requestBody(timestampModel, cfg.LambdaStreamDeltas, 1), true, cfg.LambdaStreamDeltas)
+	r := read(rctx)
 	cancel()
 	if !r.ok(cfg.LambdaStreamDeltas) {
-		return fmt.Errorf("stream: %s\n%s", r.describe(cfg.LambdaStreamDeltas), inst.tail)
+		return fmt.Errorf("stream: %s\n%s", r.describe(cfg.LambdaStreamDeltas), tail)
 	}
-	cpu1, err := procCPUPrecise(inst.Pid)
+	cpu1, err := procCPUPrecise(pid)
 	if err != nil {
 		return err
 	}
-	after, err := readThreads(inst.Pid)
+	after, err := readThreads(pid)
 	if err != nil {
 		return err
 	}
-	run.GCs += gcs.count() - gc0
 	run.add(cpu1-cpu0, before, after, r.lat, cfg.LambdaStreamDeltas)
 	return nil
 }
@@ -260,31 +269,9 @@ func floorStreamOnce(ctx context.Context, cfg Config, endpoint string, env []str
 	if r := readSDK(ctx, client, 50, 0); !r.ok(50) {
 		return fmt.Errorf("warm-up: %s\n%s", r.describe(50), proxy.tail)
 	}
-	pid := strconv.Itoa(proxy.Pid)
-	before, err := readThreads(pid)
-	if err != nil {
-		return err
-	}
-	cpu0, err := procCPUPrecise(pid)
-	if err != nil {
-		return err
-	}
-	rctx, cancel := context.WithTimeout(ctx, time.Duration(float64(cfg.LambdaStreamDeltas)/cfg.LambdaStreamRate*float64(time.Second))+time.Minute)
-	r := readSDK(rctx, client, cfg.LambdaStreamDeltas, 1)
-	cancel()
-	if !r.ok(cfg.LambdaStreamDeltas) {
-		return fmt.Errorf("stream: %s\n%s", r.describe(cfg.LambdaStreamDeltas), proxy.tail)
-	}
-	cpu1, err := procCPUPrecise(pid)
-	if err != nil {
-		return err
-	}
-	after, err := readThreads(pid)
-	if err != nil {
-		return err
-	}
-	run.add(cpu1-cpu0, before, after, r.lat, cfg.LambdaStreamDeltas)
-	return nil
+	return measureStream(ctx, cfg, strconv.Itoa(proxy.Pid), proxy.tail, run, func(ctx context.Context) streamResult {
+		return readSDK(ctx, client, cfg.LambdaStreamDeltas, 1)
+	})
 }
 
 func (r *Report) lambdaStream(b *strings.Builder, row func(...string), l *LambdaStreamReport) {
