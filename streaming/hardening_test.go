@@ -163,6 +163,54 @@ func TestUpstreamSilentMidStream(t *testing.T) {
 	}
 }
 
+// TestUpstreamStallsInsideAFrame: Bedrock sends a delta, then half of the
+// next frame, and nothing more. The gateway's event reader waits inside
+// the frame; after UPSTREAM_IDLE_TIMEOUT_SECONDS the client still gets the
+// first delta and then an in-band upstream_timeout, and the upstream sees
+// its connection closed (the Bedrock call is cancelled, the reader ends).
+func TestUpstreamStallsInsideAFrame(t *testing.T) {
+	t.Parallel()
+	closed := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/vnd.amazon.eventstream")
+		w.WriteHeader(http.StatusOK)
+		next := encodeEvent(t, "contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"text": "never"}})
+		_, _ = w.Write(encodeEvent(t, "messageStart", map[string]any{"role": "assistant"}))
+		_, _ = w.Write(encodeEvent(t, "contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"text": "first"}}))
+		_, _ = w.Write(next[:len(next)/2])
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+			close(closed)
+		case <-time.After(time.Minute):
+		}
+	}))
+	t.Cleanup(upstream.Close)
+	cfg := testConfig()
+	cfg.UpstreamIdleTimeout = 300 * time.Millisecond
+	cfg.Heartbeat = time.Hour
+	_, url, logs := gatewayTo(t, upstream.URL, cfg, nil)
+
+	res := streamtest.Post(t, t.Context(), url+"/stream", "text/event-stream", `{"prompt":"hello"}`)
+	var names []string
+	for _, ev := range streamtest.ParseSSE(t, res.Chunks) {
+		names = append(names, ev.Name+" "+ev.Data)
+	}
+	if len(names) != 3 || !strings.HasPrefix(names[0], "start ") || names[1] != `delta {"text":"first"}` ||
+		!strings.HasPrefix(names[2], "error ") || !strings.Contains(names[2], `"code":"upstream_timeout"`) {
+		t.Errorf("events %q; want start, the first delta, then an upstream_timeout error", names)
+	}
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Error("the upstream connection was still open 30 s after the stream ended")
+	}
+	if line := lastLog(t, logs, "/stream"); line["error"] != CodeUpstreamTimeout || line["deltas"] != 1.0 {
+		t.Errorf("log line %v, want error upstream_timeout after 1 delta", line)
+	}
+}
+
 // TestDeadlineCoversTheWaitForHeaders (issue 8, hole 2): on Lambda the
 // margin before the invocation deadline applies from the start of the
 // request, including while Bedrock has not answered: the function answers
