@@ -10,6 +10,13 @@
 // log line and its CloudWatch Embedded Metric Format metrics — lives here, so
 // that nothing is written twice, once per mode.
 //
+// Reading: the SDK signs and sends each ConverseStream call and decodes an
+// error answer, but the event stream of a 200 answer is read by the
+// gateway itself (eventreader.go), one goroutine a stream, and a plain text
+// delta is decoded without the SDK's schema-driven decoder (eventframe.go);
+// every other frame still goes through the SDK's, so the events are the
+// SDK's own types with the SDK's own outcomes.
+//
 // Flushing: every encoder writes one event and flushes it through
 // http.ResponseController before it reads the next one from Bedrock, so no
 // layer between Bedrock and the client holds a delta back. A text response
