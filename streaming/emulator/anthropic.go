@@ -313,16 +313,9 @@ func tokenHeaders(in, out int, start time.Time) http.Header {
 // invokeAnthropic answers InvokeModel with an Anthropic Messages body: it
 // takes the generation time, then writes the message.
 func (e *Emulator) invokeAnthropic(ctx context.Context, w http.ResponseWriter, rec *Record, m *model, p *plan, conv *conversation, body []byte, start time.Time) result {
-	res, col, ok := e.generateWhole(ctx, w, rec, p, conv)
+	res, col, stop, ok := e.generateWhole(ctx, w, rec, p, conv)
 	if !ok {
 		return res
-	}
-	if p.kind == kindMidstreamError {
-		return modelError(w, res)
-	}
-	stop := p.stopReason
-	if p.kind == kindTruncated {
-		stop = stopEndTurn
 	}
 	return writeJSONAnswer(w, res, p, stop, map[string]any{
 		"id":            anthropicID(body),

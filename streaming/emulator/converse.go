@@ -132,9 +132,12 @@ func (e *Emulator) counter(rec *Record) func(int) {
 }
 
 // generateWhole generates an answer that is sent whole (Converse,
-// InvokeModel): it takes as long as the stream would, and writes nothing.
-// ok is false when the client left first; res is then final.
-func (e *Emulator) generateWhole(ctx context.Context, w http.ResponseWriter, rec *Record, p *plan, conv *conversation) (res result, col *collector, ok bool) {
+// InvokeModel): it takes as long as the stream would, and writes nothing
+// unless the model fails. ok is false when the client left first or the
+// model failed (its error is then written); res is then final. stop is the
+// stop reason to report: a truncated model's answer, sent whole, cannot be
+// cut, so it ends as end_turn.
+func (e *Emulator) generateWhole(ctx context.Context, w http.ResponseWriter, rec *Record, p *plan, conv *conversation) (res result, col *collector, stop string, ok bool) {
 	res = result{inputTokens: conv.inputTokens}
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	col = &collector{}
@@ -142,24 +145,23 @@ func (e *Emulator) generateWhole(ctx context.Context, w http.ResponseWriter, rec
 	res.deltas, err = generate(ctx, p, col, e.counter(rec))
 	if err != nil {
 		res.outcome = outcomeCancelled
-		return res, nil, false
+		return res, nil, "", false
 	}
-	return res, col, true
+	switch p.kind {
+	case kindMidstreamError:
+		return modelError(w, res), nil, "", false
+	case kindTruncated:
+		return res, col, stopEndTurn, true
+	}
+	return res, col, p.stopReason, true
 }
 
 // converse answers Converse: it takes as long as the stream would take to
 // generate the answer, then writes the whole message as one JSON body.
 func (e *Emulator) converse(ctx context.Context, w http.ResponseWriter, rec *Record, p *plan, conv *conversation, start time.Time) result {
-	res, col, ok := e.generateWhole(ctx, w, rec, p, conv)
+	res, col, stop, ok := e.generateWhole(ctx, w, rec, p, conv)
 	if !ok {
 		return res
-	}
-	if p.kind == kindMidstreamError {
-		return modelError(w, res)
-	}
-	stop := p.stopReason
-	if p.kind == kindTruncated {
-		stop = stopEndTurn
 	}
 	content := make([]map[string]any, len(p.blocks))
 	for i := range p.blocks {

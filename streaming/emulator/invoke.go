@@ -88,16 +88,16 @@ func titanCompletion(stop string) string {
 // time: {"inputTextTokenCount", "results": [{"tokenCount", "outputText",
 // "completionReason"}]}.
 func (e *Emulator) invokeTitanText(ctx context.Context, w http.ResponseWriter, rec *Record, p *plan, conv *conversation, start time.Time) result {
-	res, col, ok := e.generateWhole(ctx, w, rec, p, conv)
+	res, col, stop, ok := e.generateWhole(ctx, w, rec, p, conv)
 	if !ok {
 		return res
 	}
-	return writeJSONAnswer(w, res, p, p.stopReason, map[string]any{
+	return writeJSONAnswer(w, res, p, stop, map[string]any{
 		"inputTextTokenCount": res.inputTokens,
 		"results": []map[string]any{{
 			"tokenCount":       res.deltas,
 			"outputText":       col.text(0),
-			"completionReason": titanCompletion(p.stopReason),
+			"completionReason": titanCompletion(stop),
 		}},
 	}, tokenHeaders(res.inputTokens, res.deltas, start))
 }
