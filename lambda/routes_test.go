@@ -271,7 +271,11 @@ func TestOriginalDesignsRefuseBadInput(t *testing.T) {
 // and is refused once it has expired, by local mode's S3 as by S3.
 func TestImageURLExpires(t *testing.T) {
 	t.Parallel()
-	p := startLocal(t, "PRESIGN_SECONDS=1")
+	// 3 s, not 1: X-Amz-Date is the signing time cut to the second, so a
+	// URL lives between PRESIGN_SECONDS-1 and PRESIGN_SECONDS; with 1 it
+	// could expire before the first fetch (it did, once: signed late in a
+	// second, fetched just after the next one began).
+	p := startLocal(t, "PRESIGN_SECONDS=3")
 	res := postJSON(t, p.url+"/generate-image", `{"prompt":"a short-lived image","width":512,"height":512}`)
 	got := streamtest.DecodeJSON[imageAnswer](t, string(res.Body))
 	if res.Status != 200 {
@@ -279,7 +283,7 @@ func TestImageURLExpires(t *testing.T) {
 	}
 	fetchPNG(t, got.URL)
 	// Presigned URLs count whole seconds from X-Amz-Date: wait past them.
-	time.Sleep(2500 * time.Millisecond)
+	time.Sleep(3500 * time.Millisecond)
 	resp, err := http.Get(got.URL)
 	if err != nil {
 		t.Fatal(err)

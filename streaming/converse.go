@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 )
@@ -39,6 +40,20 @@ func (h *Handler) upstreamCall(r *http.Request, fn func(ctx context.Context) err
 		return preStreamError(context.Cause(ctx), h.cfg)
 	}
 	return upstreamError(err)
+}
+
+// invokeJSON runs one InvokeModel call with a JSON body and answer (the
+// image and embedding models), under upstreamCall's limits.
+func (h *Handler) invokeJSON(r *http.Request, modelID string, body []byte) (*bedrockruntime.InvokeModelOutput, *Error) {
+	var out *bedrockruntime.InvokeModelOutput
+	e := h.upstreamCall(r, func(ctx context.Context) (err error) {
+		out, err = h.bedrock.InvokeModel(ctx, &bedrockruntime.InvokeModelInput{
+			ModelId: aws.String(modelID), Body: body,
+			ContentType: aws.String("application/json"), Accept: aws.String("application/json"),
+		})
+		return err
+	})
+	return out, e
 }
 
 // statusClientClosed is nginx's status for a request whose client left

@@ -1,7 +1,6 @@
 package streaming
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -10,9 +9,6 @@ import (
 	"net/http"
 	"sync"
 	"unicode/utf8"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 )
 
 // embeddingsRequest is the body of POST /v1/embeddings (OpenAI's shape).
@@ -126,14 +122,8 @@ func (cfg *Config) checkEmbeddings(req *embeddingsRequest) ([]string, *Error) {
 
 func (h *Handler) embed(r *http.Request, text string, dims int) ([]float64, int, *Error) {
 	body, _ := json.Marshal(map[string]any{"inputText": text, "dimensions": dims, "normalize": true})
-	var out *bedrockruntime.InvokeModelOutput
-	if e := h.upstreamCall(r, func(ctx context.Context) (err error) {
-		out, err = h.bedrock.InvokeModel(ctx, &bedrockruntime.InvokeModelInput{
-			ModelId: aws.String(h.cfg.EmbeddingModelID), Body: body,
-			ContentType: aws.String("application/json"), Accept: aws.String("application/json"),
-		})
-		return err
-	}); e != nil {
+	out, e := h.invokeJSON(r, h.cfg.EmbeddingModelID, body)
+	if e != nil {
 		return nil, 0, e
 	}
 	var resp struct {

@@ -15,7 +15,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
@@ -143,14 +142,8 @@ func (h *Handler) generateImages(r *http.Request, req *imageRequest, model strin
 	}
 	rec := logOf(r)
 	rec.model = h.cfg.ImageModelID
-	var out *bedrockruntime.InvokeModelOutput
-	if e := h.upstreamCall(r, func(ctx context.Context) (err error) {
-		out, err = h.bedrock.InvokeModel(ctx, &bedrockruntime.InvokeModelInput{
-			ModelId: aws.String(h.cfg.ImageModelID), Body: body,
-			ContentType: aws.String("application/json"), Accept: aws.String("application/json"),
-		})
-		return err
-	}); e != nil {
+	out, e := h.invokeJSON(r, h.cfg.ImageModelID, body)
+	if e != nil {
 		return nil, contentFilter(e)
 	}
 	var resp struct {
