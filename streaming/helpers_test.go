@@ -30,22 +30,20 @@ type testGateway struct {
 	logs    *streamtest.Buffer
 }
 
+// testConfig is LoadConfig's defaults with an emulator model and every
+// emulator model allowed.
 func testConfig() Config {
-	return Config{
-		ModelID:        "emulator.steady-v1",
-		AllowedModels:  emulator.Models(),
-		MaxTokens:      DefaultMaxTokens,
-		MaxBodyBytes:   DefaultMaxBodyBytes,
-		Heartbeat:      DefaultHeartbeat,
-		DeadlineMargin: DefaultDeadlineMargin,
-
-		BodyReadTimeout:       DefaultBodyReadTimeout,
-		UpstreamHeaderTimeout: DefaultUpstreamHeaderTimeout,
-		UpstreamIdleTimeout:   DefaultUpstreamIdleTimeout,
-		CancelPoll:            DefaultCancelPoll,
-		PresignExpiry:         DefaultPresignExpiry,
-		ModelsCache:           DefaultModelsCache,
+	cfg, err := LoadConfig(func(name string) string {
+		if name == "MODEL_ID" {
+			return "emulator.steady-v1"
+		}
+		return ""
+	})
+	if err != nil {
+		panic(err)
 	}
+	cfg.AllowedModels = emulator.Models()
+	return cfg
 }
 
 func newBedrockClient(endpoint string) *bedrockruntime.Client {
