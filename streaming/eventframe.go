@@ -60,6 +60,17 @@ var errFrameLength = errors.New("event-stream frame lengths invalid")
 
 // DeserializeEventMessage reads one frame from r and returns its event.
 func (p *deltaFrameProtocol) DeserializeEventMessage(schema *smithy.Schema, registry *smithy.TypeRegistry, r io.Reader) (smithy.Deserializable, error) {
+	text, ev, err := p.decode(schema, registry, r)
+	if text != nil {
+		return &text.member.Value, nil
+	}
+	return ev, err
+}
+
+// decode reads one frame from r: a text delta comes back as text, already
+// the union member the relay receives; any other event as the SDK's
+// decoder gives it.
+func (p *deltaFrameProtocol) decode(schema *smithy.Schema, registry *smithy.TypeRegistry, r io.Reader) (text *textDelta, ev smithy.Deserializable, err error) {
 	// The prelude is read into the frame buffer: an array on the stack
 	// would escape to the heap through the io.Reader, once a frame.
 	if cap(p.frame) < framePreludeLen {
@@ -67,15 +78,17 @@ func (p *deltaFrameProtocol) DeserializeEventMessage(schema *smithy.Schema, regi
 	}
 	prelude := p.frame[:framePreludeLen]
 	if n, err := io.ReadFull(r, prelude); err != nil {
-		return p.sdkDecode(schema, registry, prelude[:n], err)
+		ev, err = p.sdkDecode(schema, registry, prelude[:n], err)
+		return nil, ev, err
 	}
 	total := binary.BigEndian.Uint32(prelude[0:4])
 	headersLen := binary.BigEndian.Uint32(prelude[4:8])
 	if total == 0 || crc32.ChecksumIEEE(prelude[:8]) != binary.BigEndian.Uint32(prelude[8:12]) {
-		return p.sdkDecode(schema, registry, prelude, nil)
+		ev, err = p.sdkDecode(schema, registry, prelude, nil)
+		return nil, ev, err
 	}
 	if total < frameMinLen || total > frameMaxLen || headersLen > total-frameMinLen {
-		return nil, fmt.Errorf("decode event: %w: total %d, headers %d (at most %d in all)", errFrameLength, total, headersLen, frameMaxLen)
+		return nil, nil, fmt.Errorf("decode event: %w: total %d, headers %d (at most %d in all)", errFrameLength, total, headersLen, frameMaxLen)
 	}
 	if cap(p.frame) < int(total) {
 		grown := make([]byte, total)
@@ -84,15 +97,17 @@ func (p *deltaFrameProtocol) DeserializeEventMessage(schema *smithy.Schema, regi
 	}
 	frame := p.frame[:total]
 	if n, err := io.ReadFull(r, frame[framePreludeLen:]); err != nil {
-		return p.sdkDecode(schema, registry, frame[:framePreludeLen+n], err)
+		ev, err = p.sdkDecode(schema, registry, frame[:framePreludeLen+n], err)
+		return nil, ev, err
 	}
 	if crc32.ChecksumIEEE(frame[:total-4]) == binary.BigEndian.Uint32(frame[total-4:]) &&
 		isTextDeltaEvent(frame[framePreludeLen:framePreludeLen+headersLen]) {
-		if ev, ok := parseTextDelta(frame[framePreludeLen+headersLen : total-4]); ok {
-			return ev, nil
+		if text := parseTextDelta(frame[framePreludeLen+headersLen : total-4]); text != nil {
+			return text, nil, nil
 		}
 	}
-	return p.sdkDecode(schema, registry, frame, nil)
+	ev, err = p.sdkDecode(schema, registry, frame, nil)
+	return nil, ev, err
 }
 
 // sdkDecode hands the bytes read so far, and then the error that ended the
@@ -190,17 +205,18 @@ func headerValueLen(kind byte, h []byte) (int, bool) {
 	return n, len(h) >= n
 }
 
-// textDelta is a text delta event as the SDK builds it, in one allocation.
+// textDelta is a text delta event as the SDK's event stream hands it out
+// (the union member, its index and its delta), in one allocation.
 type textDelta struct {
-	event types.ContentBlockDeltaEvent
-	index int32
-	text  types.ContentBlockDeltaMemberText
+	member types.ConverseStreamOutputMemberContentBlockDelta
+	index  int32
+	text   types.ContentBlockDeltaMemberText
 }
 
 // parseTextDelta parses {"contentBlockIndex":N,"delta":{"text":"..."}}
-// with optional string-valued other keys; ok is false for anything else,
-// including what would be valid JSON in other shapes.
-func parseTextDelta(b []byte) (*types.ContentBlockDeltaEvent, bool) {
+// with optional string-valued other keys; nil for anything else, including
+// what would be valid JSON in other shapes.
+func parseTextDelta(b []byte) *textDelta {
 	s := jsonScanner{b: b}
 	var (
 		index               int32
@@ -208,51 +224,51 @@ func parseTextDelta(b []byte) (*types.ContentBlockDeltaEvent, bool) {
 		haveIndex, haveText bool
 	)
 	if !s.consume('{') {
-		return nil, false
+		return nil
 	}
 	for {
 		key, ok := s.plainString()
 		if !ok || !s.consume(':') {
-			return nil, false
+			return nil
 		}
 		switch string(key) {
 		case "contentBlockIndex":
 			if haveIndex {
-				return nil, false
+				return nil
 			}
 			if index, ok = s.smallUint(); !ok {
-				return nil, false
+				return nil
 			}
 			haveIndex = true
 		case "delta":
 			if haveText || !s.consume('{') {
-				return nil, false
+				return nil
 			}
 			if k, ok := s.plainString(); !ok || string(k) != "text" || !s.consume(':') {
-				return nil, false
+				return nil
 			}
 			if text, ok = s.plainString(); !ok || !s.consume('}') {
-				return nil, false
+				return nil
 			}
 			haveText = true
 		default:
 			if !s.skipString() {
-				return nil, false
+				return nil
 			}
 		}
 		if s.consume(',') {
 			continue
 		}
 		if !s.consume('}') || !s.atEnd() || !haveIndex || !haveText {
-			return nil, false
+			return nil
 		}
 		break
 	}
 	d := &textDelta{index: index}
 	d.text.Value = string(text)
-	d.event.ContentBlockIndex = &d.index
-	d.event.Delta = &d.text
-	return &d.event, true
+	d.member.Value.ContentBlockIndex = &d.index
+	d.member.Value.Delta = &d.text
+	return d
 }
 
 // jsonScanner reads the few JSON forms parseTextDelta accepts.

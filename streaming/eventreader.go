@@ -117,7 +117,7 @@ func newFrameReader(body io.ReadCloser, p *deltaFrameProtocol) *frameReader {
 func (r *frameReader) read() {
 	defer close(r.ch)
 	for {
-		ev, err := r.protocol.DeserializeEventMessage(schemas.ConverseStreamOutput, bedrockruntime.TypeRegistry, r.body)
+		text, ev, err := r.protocol.decode(schemas.ConverseStreamOutput, bedrockruntime.TypeRegistry, r.body)
 		if err != nil {
 			select {
 			case <-r.done: // closed by the relay: not the stream's failure
@@ -128,8 +128,10 @@ func (r *frameReader) read() {
 			}
 			return
 		}
-		out := converseStreamOutput(ev)
-		if out == nil {
+		var out types.ConverseStreamOutput
+		if text != nil {
+			out = &text.member // a text delta: already what the relay takes
+		} else if out = converseStreamOutput(ev); out == nil {
 			continue
 		}
 		select {
