@@ -481,8 +481,8 @@ func TestCORS(t *testing.T) {
 
 // TestConcurrentStreamsKeepTheirOwnText runs many streams at once through
 // one gateway (one SDK client): each must get exactly its own answer. It
-// guards ownEventStreamCodec: with the SDK's shared event-stream codec,
-// concurrent streams race on one decode buffer.
+// guards the protocol each call gets (converseStream): with the SDK's
+// shared event-stream codec, concurrent streams race on one decode buffer.
 func TestConcurrentStreamsKeepTheirOwnText(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 400}, testConfig(), nil)
