@@ -16,6 +16,7 @@ import (
 	"github.com/streamgate/streamgate/lambda/locals3"
 	"github.com/streamgate/streamgate/streaming"
 	"github.com/streamgate/streamgate/streaming/emulator"
+	"github.com/streamgate/streamgate/streaming/gateway"
 )
 
 // localSettings are local mode's own settings; the gateway's are in
@@ -184,7 +185,7 @@ func runLocal(getenv func(string) string) error {
 		return err
 	}
 
-	h := streaming.New(cfg, up, newLogger(cfg))
+	h := gateway.New(cfg, up, newLogger(cfg))
 	ln, err := net.Listen("tcp", net.JoinHostPort(local.host, local.port))
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s:%s: %w (set PORT to another port)", local.host, local.port, err)

@@ -26,6 +26,7 @@ import (
 	"github.com/streamgate/streamgate/lambda/apigw"
 	"github.com/streamgate/streamgate/lambda/authorizer"
 	"github.com/streamgate/streamgate/streaming"
+	"github.com/streamgate/streamgate/streaming/gateway"
 )
 
 func main() {
@@ -63,7 +64,7 @@ func runLambda(ctx context.Context, getenv func(string) string) error {
 	if cfg.CancelTable == "" {
 		logger.Warn("CANCEL_TABLE is not set: DELETE /stream/{id} can stop only streams on the same instance, which on Lambda is none")
 	}
-	h := streaming.New(cfg, up, logger)
+	h := gateway.New(cfg, up, logger)
 	apigw.StartWith(h, func(ctx context.Context, event *events.APIGatewayProxyRequest) context.Context {
 		return streaming.WithRequestID(ctx, event.RequestContext.RequestID)
 	})

@@ -3,7 +3,6 @@ package streaming
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
-	"github.com/aws/smithy-go/eventstream"
+
+	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
 // TestEventStreamReadsDoNotWaitForMore checks that the buffered response
@@ -30,7 +30,7 @@ func TestEventStreamReadsDoNotWaitForMore(t *testing.T) {
 		w.Header().Set("Content-Type", "application/vnd.amazon.eventstream")
 		w.WriteHeader(http.StatusOK)
 		send := func(eventType string, payload any) {
-			_, _ = w.Write(encodeEvent(t, eventType, payload))
+			_, _ = w.Write(streamtest.EncodeEvent(t, eventType, payload))
 			w.(http.Flusher).Flush()
 		}
 		send("messageStart", map[string]any{"role": "assistant"})
@@ -60,7 +60,7 @@ func TestEventStreamReadsDoNotWaitForMore(t *testing.T) {
 			}
 			out, err := newBedrockClient(upstream.URL).ConverseStream(ctx, &bedrockruntime.ConverseStreamInput{
 				ModelId:  aws.String("emulator.steady-v1"),
-				Messages: []types.Message{userText("hi")},
+				Messages: []types.Message{UserText("hi")},
 			}, option)
 			if err != nil {
 				t.Fatal(err)
@@ -89,24 +89,6 @@ func TestEventStreamReadsDoNotWaitForMore(t *testing.T) {
 			}
 		})
 	}
-}
-
-func encodeEvent(t *testing.T, eventType string, payload any) []byte {
-	t.Helper()
-	body, err := json.Marshal(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var msg eventstream.Message
-	msg.Headers.Set(":message-type", eventstream.StringValue("event"))
-	msg.Headers.Set(":event-type", eventstream.StringValue(eventType))
-	msg.Headers.Set(":content-type", eventstream.StringValue("application/json"))
-	msg.Payload = body
-	var buf bytes.Buffer
-	if err := eventstream.NewEncoder().Encode(&buf, msg); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 // stubClient answers every request with its response.

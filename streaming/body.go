@@ -14,13 +14,13 @@ import (
 	"time"
 )
 
-// readJSONBody reads a request body that must be JSON, within the
+// ReadJSON reads a request body that must be JSON, within the
 // operator's size and time limits. The body is read as it arrives into a
 // buffer that grows with what was received (never a whole-body allocation
 // from Content-Length), and the whole of it must arrive within
 // BodyReadTimeout: a client that stalls gets 408 and its connection closed,
 // as nginx does after client_body_timeout.
-func (cfg *Config) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, *Error) {
+func (cfg *Config) ReadJSON(w http.ResponseWriter, r *http.Request) ([]byte, *Error) {
 	if err := checkJSONContentType(r.Header.Get("Content-Type")); err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func checkJSONContentType(header string) *Error {
 			got = "none"
 		}
 		return &Error{Status: http.StatusUnsupportedMediaType, Code: CodeUnsupportedMedia,
-			Message: "the body must be JSON: send Content-Type: application/json (got " + truncate(got, 80) + ")"}
+			Message: "the body must be JSON: send Content-Type: application/json (got " + Truncate(got, 80) + ")"}
 	}
 	return nil
 }
@@ -107,13 +107,13 @@ func tooLarge(limit int64) *Error {
 		Message: fmt.Sprintf("the request body is larger than %d bytes", limit)}
 }
 
-// keySchema describes the keys of the objects of a request, for
-// checkKeys: fields maps each key of an object to the schema of its value,
-// items is the schema of an array's elements. A nil schema is free-form
+// KeySchema describes the keys of the objects of a request, for
+// checkKeys: Fields maps each key of an object to the schema of its value,
+// Items is the schema of an array's elements. A nil schema is free-form
 // (a tool's JSON schema, say): only duplicates are refused there.
-type keySchema struct {
-	fields map[string]*keySchema
-	items  *keySchema
+type KeySchema struct {
+	Fields map[string]*KeySchema
+	Items  *KeySchema
 }
 
 // checkKeys walks a JSON document and refuses an object that names a key
@@ -122,27 +122,27 @@ type keySchema struct {
 // keys and match keys without regard to case, so a validator or WAF in
 // front of the gateway could read a different request from the one the
 // gateway runs.
-func checkKeys(body []byte, schema *keySchema) *Error {
+func checkKeys(body []byte, schema *KeySchema) *Error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	type frame struct {
 		object bool
-		schema *keySchema
+		schema *KeySchema
 		seen   map[string]bool
 		key    string // object: the key whose value comes next, "" = a key comes next
 		hasKey bool
 	}
 	var stack []*frame
-	child := func(f *frame) *keySchema {
+	child := func(f *frame) *KeySchema {
 		switch {
 		case f == nil:
 			return schema
 		case f.schema == nil:
 			return nil
 		case f.object:
-			return f.schema.fields[f.key]
+			return f.schema.Fields[f.key]
 		default:
-			return f.schema.items
+			return f.schema.Items
 		}
 	}
 	for {
@@ -160,15 +160,15 @@ func checkKeys(body []byte, schema *keySchema) *Error {
 			if key, ok := tok.(string); ok {
 				if top.seen[key] {
 					return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Param: key,
-						Message: fmt.Sprintf("the key %q appears twice in one object; send each key once", truncate(key, 60))}
+						Message: fmt.Sprintf("the key %q appears twice in one object; send each key once", Truncate(key, 60))}
 				}
 				top.seen[key] = true
-				if top.schema != nil && top.schema.fields[key] == nil {
-					if _, known := top.schema.fields[key]; !known {
-						for name := range top.schema.fields {
+				if top.schema != nil && top.schema.Fields[key] == nil {
+					if _, known := top.schema.Fields[key]; !known {
+						for name := range top.schema.Fields {
 							if strings.EqualFold(name, key) {
 								return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Param: key,
-									Message: fmt.Sprintf("the key %q must be spelt %q: keys are case-sensitive", truncate(key, 60), name)}
+									Message: fmt.Sprintf("the key %q must be spelt %q: keys are case-sensitive", Truncate(key, 60), name)}
 							}
 						}
 					}
@@ -197,19 +197,22 @@ func checkKeys(body []byte, schema *keySchema) *Error {
 	}
 }
 
-// fieldsOf is a keySchema whose keys' values are free-form.
-func fieldsOf(names ...string) map[string]*keySchema {
-	m := make(map[string]*keySchema, len(names))
+// FieldsOf is the Fields of a KeySchema whose keys' values are free-form.
+func FieldsOf(names ...string) map[string]*KeySchema {
+	m := make(map[string]*KeySchema, len(names))
 	for _, n := range names {
 		m[n] = nil
 	}
 	return m
 }
 
-// decodeStrict is checkKeys plus a strict decode into v:
-// unknown fields are errors, so that a misspelt "max_tokens" is reported
-// instead of silently ignored. known lists the fields for the message.
-func decodeStrict(body []byte, v any, schema *keySchema, known string) *Error {
+// DecodeStrict decodes a body strictly into v: duplicate keys, keys in the
+// wrong case (where schema knows the object) and unknown fields are
+// errors, so that a misspelt "max_tokens" is reported instead of silently
+// ignored. known lists the fields for that message; want, when not nil,
+// names the JSON a wrongly typed field must be, in the protocol's words
+// (nil: the Go type's kind).
+func DecodeStrict(body []byte, v any, schema *KeySchema, known string, want func(field string) string) *Error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON,
 			Message: `the body is empty; send a JSON object such as {"prompt": "Hello"}`}
@@ -220,7 +223,7 @@ func decodeStrict(body []byte, v any, schema *keySchema, known string) *Error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err, known)
+		return jsonError(err, known, want)
 	}
 	if dec.More() {
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON,
@@ -229,9 +232,10 @@ func decodeStrict(body []byte, v any, schema *keySchema, known string) *Error {
 	return nil
 }
 
-// decodeLenient decodes an OpenAI-style body: unknown fields are ignored
-// (clients send many), duplicate keys are not.
-func decodeLenient(body []byte, v any) *Error {
+// DecodeLenient decodes a body into v where clients send many fields
+// (OpenAI's and Anthropic's protocols): unknown fields are ignored,
+// duplicate keys are not.
+func DecodeLenient(body []byte, v any) *Error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Message: "the body is empty; send a JSON object"}
 	}
@@ -240,7 +244,7 @@ func decodeLenient(body []byte, v any) *Error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err, "")
+		return jsonError(err, "", nil)
 	}
 	if dec.More() {
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON,
@@ -249,7 +253,7 @@ func decodeLenient(body []byte, v any) *Error {
 	return nil
 }
 
-func jsonError(err error, known string) *Error {
+func jsonError(err error, known string, want func(field string) string) *Error {
 	e := &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON}
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
@@ -264,17 +268,19 @@ func jsonError(err error, known string) *Error {
 		// typ.Value holds the literal for numbers ("number 1111…"): name
 		// only its kind, so that a huge literal is never echoed.
 		kind, _, _ := strings.Cut(typ.Value, " ")
-		want := kindName(typ.Type)
-		if known != "" { // /stream's own fields have their own words
-			want = expectedType(typ.Field)
+		words := kindName(typ.Type)
+		if want != nil {
+			if w := want(typ.Field); w != "" {
+				words = w
+			}
 		}
-		e.Message = fmt.Sprintf("field %q must be %s, not a JSON %s", truncate(typ.Field, 100), want, truncate(kind, 20))
+		e.Message = fmt.Sprintf("field %q must be %s, not a JSON %s", Truncate(typ.Field, 100), words, Truncate(kind, 20))
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		e.Message = "the body is not valid JSON: it ends too early"
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		e.Code = CodeInvalidRequest
 		field := strings.TrimPrefix(err.Error(), "json: unknown field ")
-		e.Message = "unknown field " + truncate(field, 60)
+		e.Message = "unknown field " + Truncate(field, 60)
 		if known != "" {
 			e.Message += "; known fields are " + known
 		}

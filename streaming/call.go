@@ -14,136 +14,136 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 )
 
-// call is a validated conversation with the operator's policy applied:
+// Call is a validated conversation with the operator's policy applied:
 // what is sent to Bedrock (Converse or ConverseStream take the same
-// fields), and what the client is told it got. Every protocol — /stream,
-// OpenAI's Chat Completions, /generate — ends in a call, so the policy is
-// applied in one place.
-type call struct {
-	modelID    string
-	maxTokens  int
-	messages   []types.Message
-	system     []types.SystemContentBlock
-	inference  *types.InferenceConfiguration
-	tools      *types.ToolConfiguration
-	additional document.Interface // additionalModelRequestFields (Claude's thinking)
+// fields). Every dialect reads its request into a Call (through NewCall),
+// so the policy is applied in one place. A dialect may add what only its
+// protocol can ask for (tools, thinking) to the Call NewCall made.
+type Call struct {
+	ModelID    string
+	MaxTokens  int
+	Messages   []types.Message
+	System     []types.SystemContentBlock
+	Inference  *types.InferenceConfiguration
+	Tools      *types.ToolConfiguration
+	Additional document.Interface // additionalModelRequestFields (Claude's thinking)
 }
 
-func (c *call) streamInput() *bedrockruntime.ConverseStreamInput {
+func (c *Call) streamInput() *bedrockruntime.ConverseStreamInput {
 	return &bedrockruntime.ConverseStreamInput{
-		ModelId:                      aws.String(c.modelID),
-		Messages:                     c.messages,
-		System:                       c.system,
-		InferenceConfig:              c.inference,
-		ToolConfig:                   c.tools,
-		AdditionalModelRequestFields: c.additional,
+		ModelId:                      aws.String(c.ModelID),
+		Messages:                     c.Messages,
+		System:                       c.System,
+		InferenceConfig:              c.Inference,
+		ToolConfig:                   c.Tools,
+		AdditionalModelRequestFields: c.Additional,
 	}
 }
 
-func (c *call) converseInput() *bedrockruntime.ConverseInput {
+func (c *Call) converseInput() *bedrockruntime.ConverseInput {
 	return &bedrockruntime.ConverseInput{
-		ModelId:                      aws.String(c.modelID),
-		Messages:                     c.messages,
-		System:                       c.system,
-		InferenceConfig:              c.inference,
-		ToolConfig:                   c.tools,
-		AdditionalModelRequestFields: c.additional,
+		ModelId:                      aws.String(c.ModelID),
+		Messages:                     c.Messages,
+		System:                       c.System,
+		InferenceConfig:              c.Inference,
+		ToolConfig:                   c.Tools,
+		AdditionalModelRequestFields: c.Additional,
 	}
 }
 
-// sampling is what a request asked for, before the operator's policy. The
-// *Param fields name the request's own spelling of each field, so that
-// errors use the words the client used.
-type sampling struct {
-	modelID                   *string
-	maxTokens                 *int
-	temperature, topP         *float64
-	stop                      []string
-	system                    []string
-	modelParam, maxTokensName string
-	temperatureName, topPName string
-	stopName                  string
+// Sampling is what a request asked for, before the operator's policy: nil
+// where the request said nothing. Names are the request's own spelling of
+// each field, so that errors use the words the client used.
+type Sampling struct {
+	ModelID           *string
+	MaxTokens         *int
+	Temperature, TopP *float64
+	Stop              []string
+	System            []string
+	Names             FieldNames
 }
 
-// streamgateNames are /stream's own field names.
-var streamgateNames = sampling{modelParam: "modelId", maxTokensName: "maxTokens", temperatureName: "temperature", topPName: "topP", stopName: "stopSequences"}
+// FieldNames are a protocol's names for the sampling fields.
+type FieldNames struct {
+	Model, MaxTokens, Temperature, TopP, Stop string
+}
 
-// checkModel applies the allowlist to a requested model id; nil means the
-// default model.
-func (cfg *Config) checkModel(requested *string, param string) (string, *Error) {
+// CheckModel applies the allowlist to a requested model id; nil means the
+// default model. param names the request's field in errors.
+func (cfg *Config) CheckModel(requested *string, param string) (string, *Error) {
 	if requested == nil {
 		return cfg.ModelID, nil
 	}
 	id := strings.TrimSpace(*requested)
 	if id == "" {
-		return "", invalidParam(param, "%s is empty; leave it out to use the default model %s", param, cfg.ModelID)
+		return "", InvalidParam(param, "%s is empty; leave it out to use the default model %s", param, cfg.ModelID)
 	}
 	if !slices.Contains(cfg.AllowedModels, id) {
 		return "", &Error{Status: http.StatusForbidden, Code: CodeModelNotAllowed, Param: param,
-			Message: fmt.Sprintf("model %q is not allowed here; allowed: %s", truncate(id, 200), strings.Join(cfg.AllowedModels, ", "))}
+			Message: fmt.Sprintf("model %q is not allowed here; allowed: %s", Truncate(id, 200), strings.Join(cfg.AllowedModels, ", "))}
 	}
 	return id, nil
 }
 
-// newCall applies the operator's policy to a request's sampling and
+// NewCall applies the operator's policy to a request's sampling and
 // messages: the allowlist, the token cap (a request may ask for less, never
 // more), the default temperature and top-p, and SYSTEM_PROMPT before the
 // request's own system text.
-func (cfg *Config) newCall(s sampling, messages []types.Message) (*call, *Error) {
-	modelID, apiErr := cfg.checkModel(s.modelID, s.modelParam)
+func (cfg *Config) NewCall(s Sampling, messages []types.Message) (*Call, *Error) {
+	modelID, apiErr := cfg.CheckModel(s.ModelID, s.Names.Model)
 	if apiErr != nil {
 		return nil, apiErr
 	}
 	maxTokens := cfg.MaxTokens
-	if s.maxTokens != nil {
-		if *s.maxTokens < 1 {
-			return nil, invalidParam(s.maxTokensName, "%s must be at least 1 (got %d)", s.maxTokensName, *s.maxTokens)
+	if s.MaxTokens != nil {
+		if *s.MaxTokens < 1 {
+			return nil, InvalidParam(s.Names.MaxTokens, "%s must be at least 1 (got %d)", s.Names.MaxTokens, *s.MaxTokens)
 		}
-		maxTokens = min(*s.maxTokens, cfg.MaxTokens)
+		maxTokens = min(*s.MaxTokens, cfg.MaxTokens)
 	}
 	inference := &types.InferenceConfiguration{MaxTokens: aws.Int32(int32(maxTokens))}
 	temperature, topP := cfg.Temperature, cfg.TopP
-	if s.temperature != nil {
-		temperature = s.temperature
+	if s.Temperature != nil {
+		temperature = s.Temperature
 	}
-	if s.topP != nil {
-		topP = s.topP
+	if s.TopP != nil {
+		topP = s.TopP
 	}
 	if temperature != nil {
 		if !inUnitRange(*temperature) {
-			return nil, invalidParam(s.temperatureName, "%s must be from 0 to 1 (got %v)", s.temperatureName, *temperature)
+			return nil, InvalidParam(s.Names.Temperature, "%s must be from 0 to 1 (got %v)", s.Names.Temperature, *temperature)
 		}
 		inference.Temperature = aws.Float32(float32(*temperature))
 	}
 	if topP != nil {
 		if !inUnitRange(*topP) {
-			return nil, invalidParam(s.topPName, "%s must be from 0 to 1 (got %v)", s.topPName, *topP)
+			return nil, InvalidParam(s.Names.TopP, "%s must be from 0 to 1 (got %v)", s.Names.TopP, *topP)
 		}
 		inference.TopP = aws.Float32(float32(*topP))
 	}
-	if len(s.stop) > maxStopSequences {
-		return nil, invalidParam(s.stopName, "%s may hold at most %d entries (got %d)", s.stopName, maxStopSequences, len(s.stop))
+	if len(s.Stop) > maxStopSequences {
+		return nil, InvalidParam(s.Names.Stop, "%s may hold at most %d entries (got %d)", s.Names.Stop, maxStopSequences, len(s.Stop))
 	}
-	for i, seq := range s.stop {
+	for i, seq := range s.Stop {
 		if seq == "" || len(seq) > maxStopSequenceLen {
-			return nil, invalidParam(s.stopName, "%s[%d] must be 1 to %d bytes long", s.stopName, i, maxStopSequenceLen)
+			return nil, InvalidParam(s.Names.Stop, "%s[%d] must be 1 to %d bytes long", s.Names.Stop, i, maxStopSequenceLen)
 		}
 	}
-	inference.StopSequences = s.stop
+	inference.StopSequences = s.Stop
 
 	var system []types.SystemContentBlock
 	if cfg.SystemPrompt != "" {
 		system = append(system, &types.SystemContentBlockMemberText{Value: cfg.SystemPrompt})
 	}
-	for _, text := range s.system {
+	for _, text := range s.System {
 		if strings.TrimSpace(text) != "" {
 			system = append(system, &types.SystemContentBlockMemberText{Value: text})
 		}
 	}
-	if len(messages) > maxMessages {
-		return nil, invalid("a conversation may hold at most %d messages (got %d)", maxMessages, len(messages))
+	if len(messages) > MaxMessages {
+		return nil, Invalid("a conversation may hold at most %d messages (got %d)", MaxMessages, len(messages))
 	}
-	return &call{modelID: modelID, maxTokens: maxTokens, messages: messages, system: system, inference: inference}, nil
+	return &Call{ModelID: modelID, MaxTokens: maxTokens, Messages: messages, System: system, Inference: inference}, nil
 }
 
 func inUnitRange(f float64) bool { return !math.IsNaN(f) && f >= 0 && f <= 1 }
@@ -151,46 +151,46 @@ func inUnitRange(f float64) bool { return !math.IsNaN(f) && f >= 0 && f <= 1 }
 // toolNamePattern is Bedrock's rule for tool names.
 var toolNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 
-// toolSpec is one tool as a request describes it: a name, a description
+// ToolSpec is one tool as a request describes it: a name, a description
 // and the JSON schema of its input, passed to Bedrock as it is.
-type toolSpec struct {
-	name, description string
-	schema            any
+type ToolSpec struct {
+	Name, Description string
+	Schema            any
 }
 
-// toolConfig builds Bedrock's toolConfig. choice is "auto", "any" (the
+// ToolConfig builds Bedrock's toolConfig. choice is "auto", "any" (the
 // model must call a tool), "tool" (it must call forced), or "none" (no
 // toolConfig is sent at all). param prefixes field names in errors.
-func toolConfig(tools []toolSpec, choice, forced, param string) (*types.ToolConfiguration, *Error) {
+func ToolConfig(tools []ToolSpec, choice, forced, param string) (*types.ToolConfiguration, *Error) {
 	if len(tools) == 0 || choice == "none" {
 		if choice == "tool" || choice == "any" {
-			return nil, invalidParam(param, "a tool choice of %q needs tools", choice)
+			return nil, InvalidParam(param, "a tool choice of %q needs tools", choice)
 		}
 		return nil, nil
 	}
 	if len(tools) > maxTools {
-		return nil, invalidParam(param, "%s may hold at most %d tools (got %d)", param, maxTools, len(tools))
+		return nil, InvalidParam(param, "%s may hold at most %d tools (got %d)", param, maxTools, len(tools))
 	}
 	cfg := &types.ToolConfiguration{}
 	seen := map[string]bool{}
 	for i, t := range tools {
-		if !toolNamePattern.MatchString(t.name) {
-			return nil, invalidParam(param, "%s[%d] has the name %q: tool names are 1 to 64 letters, digits, _ or -", param, i, truncate(t.name, 80))
+		if !toolNamePattern.MatchString(t.Name) {
+			return nil, InvalidParam(param, "%s[%d] has the name %q: tool names are 1 to 64 letters, digits, _ or -", param, i, Truncate(t.Name, 80))
 		}
-		if seen[t.name] {
-			return nil, invalidParam(param, "%s[%d]: the tool name %q is used twice", param, i, t.name)
+		if seen[t.Name] {
+			return nil, InvalidParam(param, "%s[%d]: the tool name %q is used twice", param, i, t.Name)
 		}
-		seen[t.name] = true
-		schema := t.schema
+		seen[t.Name] = true
+		schema := t.Schema
 		if schema == nil {
 			schema = map[string]any{"type": "object", "properties": map[string]any{}}
 		}
 		if _, isObject := schema.(map[string]any); !isObject {
-			return nil, invalidParam(param, "%s[%d]: the input schema must be a JSON object", param, i)
+			return nil, InvalidParam(param, "%s[%d]: the input schema must be a JSON object", param, i)
 		}
-		spec := types.ToolSpecification{Name: aws.String(t.name), InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(schema)}}
-		if t.description != "" {
-			spec.Description = aws.String(t.description)
+		spec := types.ToolSpecification{Name: aws.String(t.Name), InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(schema)}}
+		if t.Description != "" {
+			spec.Description = aws.String(t.Description)
 		}
 		cfg.Tools = append(cfg.Tools, &types.ToolMemberToolSpec{Value: spec})
 	}
@@ -201,20 +201,23 @@ func toolConfig(tools []toolSpec, choice, forced, param string) (*types.ToolConf
 		cfg.ToolChoice = &types.ToolChoiceMemberAny{}
 	case "tool":
 		if !seen[forced] {
-			return nil, invalidParam(param, "the tool choice names %q, which is not among the tools", truncate(forced, 80))
+			return nil, InvalidParam(param, "the tool choice names %q, which is not among the tools", Truncate(forced, 80))
 		}
 		cfg.ToolChoice = &types.ToolChoiceMemberTool{Value: types.SpecificToolChoice{Name: aws.String(forced)}}
 	default:
-		return nil, invalidParam(param, "unknown tool choice %q", truncate(choice, 40))
+		return nil, InvalidParam(param, "unknown tool choice %q", Truncate(choice, 40))
 	}
 	return cfg, nil
 }
 
-func userText(s string) types.Message {
+// UserText is a user turn of plain text.
+func UserText(s string) types.Message {
 	return types.Message{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: s}}}
 }
 
-func truncate(s string, n int) string {
+// Truncate cuts s to at most n bytes (on a rune boundary) and marks the cut
+// with "…": every echo of a client's input is capped with it.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -95,7 +95,7 @@ func (c *cancels) watch(ctx context.Context, key string, cancel context.CancelCa
 			// Once per stream: a store outage must not flood the log.
 			logged = true
 			c.log.Warn("cancel store poll failed; a cancel from another instance may not reach this stream",
-				"requestId", strings.Split(key, "#")[0], "err", truncate(err.Error(), 300))
+				"requestId", strings.Split(key, "#")[0], "err", Truncate(err.Error(), 300))
 		}
 	}
 }
@@ -159,7 +159,7 @@ func (c *cancels) request(ctx context.Context, id, keyHash string) (cancelOutcom
 		putCtx, done := context.WithTimeout(ctx, 5*time.Second)
 		defer done()
 		if err := c.store.Request(putCtx, id+"#"+keyHash); err != nil {
-			c.log.Warn("cancel store write failed", "requestId", id, "err", truncate(err.Error(), 300))
+			c.log.Warn("cancel store write failed", "requestId", id, "err", Truncate(err.Error(), 300))
 			return "", &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Retryable: true,
 				Message: "the cancel could not be recorded; retry it"}
 		}
@@ -168,16 +168,19 @@ func (c *cancels) request(ctx context.Context, id, keyHash string) (cancelOutcom
 	return "", &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no answer with the id " + id + " is running for this API key"}
 }
 
-// serveCancel answers DELETE /stream/{requestId} and
-// POST /v1/chat/completions/{id}/cancel: 202 when the answer is being
-// stopped, was stopped, or may run on another instance (the cancel is then
-// left in the shared store); 404 when it is unknown or already finished.
-// Repeating a cancel gets the same answer.
-func (h *Handler) serveCancel(w http.ResponseWriter, r *http.Request) {
+// Cancel stops the answer id (a request id, or a dialect's id of one: a
+// prefix given to IDPrefix is removed) for the caller's API key, and
+// answers 202 when the answer is being stopped, was stopped, or may run on
+// another instance (the cancel is then left in the shared store); 404 when
+// it is unknown or already finished. Repeating a cancel gets the same
+// answer. Each dialect's cancel route calls it with the id in its path.
+func (h *Handler) Cancel(w http.ResponseWriter, r *http.Request, id string) {
 	rec := logOf(r)
-	id := r.PathValue("requestId")
-	if id == "" {
-		id = strings.TrimPrefix(r.PathValue("id"), "chatcmpl-")
+	for _, p := range h.prefixes {
+		if rest, ok := strings.CutPrefix(id, p); ok {
+			id = rest
+			break
+		}
 	}
 	if !validRequestID(id) {
 		writeError(w, rec, &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Param: "id",

@@ -1,4 +1,4 @@
-package streaming
+package streaming_test
 
 import (
 	"bufio"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamgate/streamgate/streaming"
 	"github.com/streamgate/streamgate/streaming/emulator"
 	"github.com/streamgate/streamgate/streaming/streamtest"
 )
@@ -178,11 +179,11 @@ func TestCancelAnswers(t *testing.T) {
 		wantStatus int
 		wantCode   string
 	}{
-		{"no key", "/stream/" + ls.id, nil, 401, CodeUnauthorized},
-		{"another key", "/stream/" + ls.id, withKey(keyB), 404, CodeNotFound},
-		{"another key, OpenAI path", "/v1/chat/completions/chatcmpl-" + ls.id + "/cancel", http.Header{"X-Api-Key": {keyB}}, 404, CodeNotFound},
-		{"unknown id", "/stream/NOSUCHREQUEST", withKey(keyA), 404, CodeNotFound},
-		{"malformed id", "/stream/bad%20id", withKey(keyA), 400, CodeInvalidRequest},
+		{"no key", "/stream/" + ls.id, nil, 401, streaming.CodeUnauthorized},
+		{"another key", "/stream/" + ls.id, withKey(keyB), 404, streaming.CodeNotFound},
+		{"another key, OpenAI path", "/v1/chat/completions/chatcmpl-" + ls.id + "/cancel", http.Header{"X-Api-Key": {keyB}}, 404, streaming.CodeNotFound},
+		{"unknown id", "/stream/NOSUCHREQUEST", withKey(keyA), 404, streaming.CodeNotFound},
+		{"malformed id", "/stream/bad%20id", withKey(keyA), 400, streaming.CodeInvalidRequest},
 	}
 	for _, tt := range tests {
 		status, body := cancelStream(t, gw.url+tt.path, tt.header)
@@ -226,7 +227,7 @@ func TestCancelBeforeBedrockAnswers(t *testing.T) {
 		got <- res
 	}()
 	var ids []string
-	for ids = h.cancels.runningIDs(); len(ids) == 0; ids = h.cancels.runningIDs() {
+	for ids = h.Running(); len(ids) == 0; ids = h.Running() {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if status, body := cancelStream(t, url+"/stream/"+ids[0], nil); status != http.StatusAccepted {
@@ -258,8 +259,8 @@ func TestCancelAcrossInstances(t *testing.T) {
 	cfg := testConfig()
 	cfg.CancelTable, cfg.CancelPoll = table, 200*time.Millisecond
 	emu := emulator.New(emulator.Options{TokensPerSecond: 100})
-	a := newGatewayOn(t, emu, cfg, NewDynamoCancelStore(db, table))
-	b := newGatewayOn(t, emu, cfg, NewDynamoCancelStore(db, table))
+	a := newGatewayOn(t, emu, cfg, streaming.NewDynamoCancelStore(db, table))
+	b := newGatewayOn(t, emu, cfg, streaming.NewDynamoCancelStore(db, table))
 
 	ls := openStream(t, a+"/stream", `{"prompt":"x","modelId":"emulator.long-v1"}`, "text/event-stream", nil)
 	cancelled := time.Now()

@@ -76,10 +76,12 @@ const (
 	DefaultModelsCache           = 5 * time.Minute
 	maxStopSequences             = 4
 	maxStopSequenceLen           = 200
-	maxMessages                  = 1000
 	maxTools                     = 64
 	maxToolInputBytes            = 1 << 20
 )
+
+// MaxMessages is the most turns a conversation may hold, in any dialect.
+const MaxMessages = 1000
 
 // ConfigError names the setting that is wrong, so that a bad configuration
 // stops the process at start with one clear line.
@@ -188,6 +190,20 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// AllowsFoundationModel reports whether ALLOWED_MODELS names the foundation model id, or
+// an inference profile of it ("us." + id) or an ARN ending in it.
+func (cfg *Config) AllowsFoundationModel(modelID string) bool {
+	for _, a := range cfg.AllowedModels {
+		if i := strings.LastIndexByte(a, '/'); i >= 0 {
+			a = a[i+1:]
+		}
+		if a == modelID || strings.HasSuffix(a, "."+modelID) && !strings.Contains(strings.TrimSuffix(a, "."+modelID), ".") {
+			return true
+		}
+	}
+	return false
 }
 
 func validHeaderName(h string) bool {

@@ -11,11 +11,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 )
 
-// upstreamCall runs one call that answers only when it is done (Converse,
+// UpstreamCall runs one call that answers only when it is done (Converse,
 // InvokeModel, ListFoundationModels) within UPSTREAM_IDLE_TIMEOUT_SECONDS,
 // the invocation deadline less its margin, and the server's shutdown; it
 // maps a failure to what the client is told and notes it in the log line.
-func (h *Handler) upstreamCall(r *http.Request, fn func(ctx context.Context) error) *Error {
+func (h *Handler) UpstreamCall(r *http.Request, fn func(ctx context.Context) error) *Error {
 	rec := logOf(r)
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
@@ -37,16 +37,16 @@ func (h *Handler) upstreamCall(r *http.Request, fn func(ctx context.Context) err
 		// Nobody reads it; the log line says what happened.
 		return &Error{Status: statusClientClosed, Code: "client_closed", Message: "the client went away"}
 	case ctx.Err() != nil:
-		return preStreamError(context.Cause(ctx), h.cfg)
+		return preStreamError(context.Cause(ctx), &h.cfg)
 	}
 	return upstreamError(err)
 }
 
-// invokeJSON runs one InvokeModel call with a JSON body and answer (the
-// image and embedding models), under upstreamCall's limits.
-func (h *Handler) invokeJSON(r *http.Request, modelID string, body []byte) (*bedrockruntime.InvokeModelOutput, *Error) {
+// InvokeJSON runs one InvokeModel call with a JSON body and answer (the
+// image and embedding models), under UpstreamCall's limits.
+func (h *Handler) InvokeJSON(r *http.Request, modelID string, body []byte) (*bedrockruntime.InvokeModelOutput, *Error) {
 	var out *bedrockruntime.InvokeModelOutput
-	e := h.upstreamCall(r, func(ctx context.Context) (err error) {
+	e := h.UpstreamCall(r, func(ctx context.Context) (err error) {
 		out, err = h.bedrock.InvokeModel(ctx, &bedrockruntime.InvokeModelInput{
 			ModelId: aws.String(modelID), Body: body,
 			ContentType: aws.String("application/json"), Accept: aws.String("application/json"),
@@ -60,34 +60,40 @@ func (h *Handler) invokeJSON(r *http.Request, modelID string, body []byte) (*bed
 // before the answer: it appears only in log lines.
 const statusClientClosed = 499
 
-// answer is a whole answer from Converse, whatever protocol reports it.
-type answer struct {
-	text, reasoning string
-	toolCalls       []toolCall
-	stopReason      string
-	usage           usage
-	latencyMs       int64
+// Answer is a whole answer from Converse, whatever protocol reports it.
+type Answer struct {
+	Text, Reasoning string
+	// ReasoningSignature is the signature of the reasoning, and
+	// RedactedReasoning the reasoning blocks the provider encrypted: a
+	// client sends both back on its next turn.
+	ReasoningSignature string
+	RedactedReasoning  [][]byte
+	ToolCalls          []ToolCall
+	StopReason         string
+	Usage              Usage
+	LatencyMs          int64
 }
 
-// converse runs one Converse call (no stream: the answer comes whole) for
+// Converse runs one Converse call (no stream: the answer comes whole) for
 // the non-streaming routes. It sends nothing until Bedrock is done, so the
 // whole call must fit in UPSTREAM_IDLE_TIMEOUT_SECONDS, as well as before
 // the invocation deadline less its margin.
-func (h *Handler) converse(r *http.Request, c *call) (*answer, *Error) {
+func (h *Handler) Converse(r *http.Request, c *Call) (*Answer, *Error) {
 	rec := logOf(r)
+	rec.model = c.ModelID
 	var out *bedrockruntime.ConverseOutput
-	if e := h.upstreamCall(r, func(ctx context.Context) (err error) {
+	if e := h.UpstreamCall(r, func(ctx context.Context) (err error) {
 		out, err = h.bedrock.Converse(ctx, c.converseInput())
 		return err
 	}); e != nil {
 		return nil, e
 	}
-	a := &answer{stopReason: string(out.StopReason)}
+	a := &Answer{StopReason: string(out.StopReason)}
 	if u := out.Usage; u != nil {
-		a.usage = usage{int(deref(u.InputTokens)), int(deref(u.OutputTokens)), int(deref(u.TotalTokens))}
+		a.Usage = usageOf(u)
 	}
 	if m := out.Metrics; m != nil {
-		a.latencyMs = deref(m.LatencyMs)
+		a.LatencyMs = deref(m.LatencyMs)
 	}
 	if msg, ok := out.Output.(*types.ConverseOutputMemberMessage); ok {
 		var text, reasoning strings.Builder
@@ -96,22 +102,28 @@ func (h *Handler) converse(r *http.Request, c *call) (*answer, *Error) {
 			case *types.ContentBlockMemberText:
 				text.WriteString(b.Value)
 			case *types.ContentBlockMemberReasoningContent:
-				if rt, ok := b.Value.(*types.ReasoningContentBlockMemberReasoningText); ok {
-					reasoning.WriteString(deref(rt.Value.Text))
+				switch rc := b.Value.(type) {
+				case *types.ReasoningContentBlockMemberReasoningText:
+					reasoning.WriteString(deref(rc.Value.Text))
+					if sig := deref(rc.Value.Signature); sig != "" {
+						a.ReasoningSignature = sig
+					}
+				case *types.ReasoningContentBlockMemberRedactedContent:
+					a.RedactedReasoning = append(a.RedactedReasoning, rc.Value)
 				}
 			case *types.ContentBlockMemberToolUse:
-				tc := toolCall{index: len(a.toolCalls), id: deref(b.Value.ToolUseId), name: deref(b.Value.Name), input: []byte("{}")}
+				tc := ToolCall{Index: len(a.ToolCalls), ID: deref(b.Value.ToolUseId), Name: deref(b.Value.Name), Input: []byte("{}")}
 				if b.Value.Input != nil {
 					if raw, err := b.Value.Input.MarshalSmithyDocument(); err == nil {
-						tc.input = raw
+						tc.Input = raw
 					}
 				}
-				a.toolCalls = append(a.toolCalls, tc)
+				a.ToolCalls = append(a.ToolCalls, tc)
 			}
 		}
-		a.text, a.reasoning = text.String(), reasoning.String()
+		a.Text, a.Reasoning = text.String(), reasoning.String()
 	}
-	rec.stopReason = a.stopReason
-	rec.inputTokens, rec.outputTokens = a.usage.InputTokens, a.usage.OutputTokens
+	rec.stopReason = a.StopReason
+	rec.inputTokens, rec.outputTokens = a.Usage.InputTokens, a.Usage.OutputTokens
 	return a, nil
 }

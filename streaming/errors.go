@@ -50,13 +50,14 @@ const (
 	CodeContentFiltered  = "content_filtered"
 )
 
-func invalid(format string, args ...any) *Error {
+// Invalid is a 400 invalid_request saying what was wrong.
+func Invalid(format string, args ...any) *Error {
 	return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: fmt.Sprintf(format, args...)}
 }
 
-// invalidParam is invalid naming the request field at fault.
-func invalidParam(param, format string, args ...any) *Error {
-	e := invalid(format, args...)
+// InvalidParam is Invalid naming the request field at fault.
+func InvalidParam(param, format string, args ...any) *Error {
+	e := Invalid(format, args...)
 	e.Param = param
 	return e
 }
@@ -90,7 +91,7 @@ func upstreamError(err error) *Error {
 			Message: "Bedrock is throttling requests for this model; retry after a short wait"}
 	case errors.As(err, &validation):
 		return &Error{Status: http.StatusBadRequest, Code: CodeUpstreamRejected,
-			Message: "Bedrock rejected the request: " + truncate(validation.ErrorMessage(), 300)}
+			Message: "Bedrock rejected the request: " + Truncate(validation.ErrorMessage(), 300)}
 	case errors.As(err, &denied):
 		return &Error{Status: http.StatusBadGateway, Code: CodeUpstreamError,
 			Message: "the gateway is not allowed to invoke this model; the operator must grant model access and the IAM permission"}

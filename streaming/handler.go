@@ -1,6 +1,7 @@
 package streaming
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -37,9 +38,15 @@ type Upstreams struct {
 	Cancels CancelStore
 }
 
-// Handler is the gateway: every route of the HTTP API and their CORS
-// preflights. It is safe for concurrent use, and local mode and Lambda mode
-// serve the same Handler.
+// A Dialect is one client protocol: it registers its routes, and the
+// envelope of their errors, with the Handler, in one call. Dialects are the
+// packages beside this one (streaming/native, streaming/openai, ...); the
+// core knows none of them.
+type Dialect func(*Handler)
+
+// Handler is the gateway: the routes its dialects registered, the health
+// check and the chat page, with their CORS preflights. It is safe for
+// concurrent use, and local mode and Lambda mode serve the same Handler.
 type Handler struct {
 	cfg     Config
 	bedrock *bedrockruntime.Client
@@ -48,8 +55,12 @@ type Handler struct {
 	mux     *http.ServeMux
 	keys    [][sha256.Size]byte // hashes of API_KEYS
 	cancels *cancels
-	models  *modelsCache
 	page    http.Handler
+
+	routes   map[string]*route // by pattern
+	order    []string          // patterns in the order of registration, for the 404's list
+	shapes   []errorShape
+	prefixes []string // what dialects put before a request id in their own ids
 
 	// closing ends when Close is called: streams still running end with a
 	// shutting_down error event instead of a cut.
@@ -58,59 +69,160 @@ type Handler struct {
 }
 
 // New returns the gateway for cfg, calling AWS through up (the real SDK
-// clients, pointed at the emulators in local mode). Each request's log
-// line and metrics go to logger.
-func New(cfg Config, up Upstreams, logger *slog.Logger) *Handler {
+// clients, pointed at the emulators in local mode), speaking each of
+// dialects. Each request's log line and metrics go to logger.
+func New(cfg Config, up Upstreams, logger *slog.Logger, dialects ...Dialect) *Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	closing, closeFn := context.WithCancel(context.Background())
-	h := &Handler{cfg: cfg, bedrock: up.Bedrock, up: up, log: logger, mux: http.NewServeMux(), closing: closing, close: closeFn}
+	h := &Handler{cfg: cfg, bedrock: up.Bedrock, up: up, log: logger, mux: http.NewServeMux(),
+		routes: map[string]*route{}, closing: closing, close: closeFn}
 	for _, k := range cfg.APIKeys {
 		h.keys = append(h.keys, sha256.Sum256([]byte(k)))
 	}
 	h.cancels = newCancels(up.Cancels, cfg.CancelPoll, logger)
-	h.models = newModelsCache(cfg.ModelsCache)
 	h.page = pageHandler()
 
-	h.route("/{$}", map[string]http.HandlerFunc{"GET": h.servePage})
-	h.route("/healthz", map[string]http.HandlerFunc{"GET": h.serveHealth})
-	h.route("/stream", map[string]http.HandlerFunc{"POST": h.serveStream})
-	h.route("/stream/{requestId}", map[string]http.HandlerFunc{"DELETE": h.serveCancel})
-	h.route("/v1/chat/completions", map[string]http.HandlerFunc{"POST": h.serveChatCompletions})
-	h.route("/v1/chat/completions/{id}/cancel", map[string]http.HandlerFunc{"POST": h.serveCancel})
-	h.route("/v1/models", map[string]http.HandlerFunc{"GET": h.serveOpenAIModels})
-	h.route("/v1/models/{model...}", map[string]http.HandlerFunc{"GET": h.serveOpenAIModel})
-	h.route("/v1/embeddings", map[string]http.HandlerFunc{"POST": h.serveEmbeddings})
-	h.route("/v1/images/generations", map[string]http.HandlerFunc{"POST": h.serveOpenAIImages})
-	h.route("/generate", map[string]http.HandlerFunc{"POST": h.serveGenerate})
-	h.route("/models", map[string]http.HandlerFunc{"GET": h.serveModels})
-	h.route("/generate-image", map[string]http.HandlerFunc{"GET": h.serveGenerateImage, "POST": h.serveGenerateImage})
+	h.Route("/{$}", Methods{"GET": h.servePage})
+	h.Route("/healthz", Methods{"GET": h.serveHealth})
+	for _, d := range dialects {
+		d(h)
+	}
 	h.mux.HandleFunc("/", h.notFound)
 	return h
 }
 
-// route registers the handlers of one path, its CORS preflight, and a 405
-// with Allow for every other method.
-func (h *Handler) route(pattern string, byMethod map[string]http.HandlerFunc) {
-	var methods []string
+// Config is the operator's policy the Handler applies. Dialects read it
+// (the default model, the allowlist); they never change it.
+func (h *Handler) Config() *Config { return &h.cfg }
+
+// Upstreams are the AWS clients the Handler calls.
+func (h *Handler) Upstreams() Upstreams { return h.up }
+
+// Methods maps an HTTP method to the handler of one route.
+type Methods map[string]http.HandlerFunc
+
+// route is one path's handlers. A path may be served by more than one
+// dialect, each for the requests its when accepts (GET /v1/models is
+// OpenAI's list, or Anthropic's when the request carries
+// anthropic-version); the one registered without a condition takes the
+// rest.
+type route struct {
+	byMethod map[string][]guarded
+}
+
+type guarded struct {
+	when func(*http.Request) bool
+	fn   http.HandlerFunc
+}
+
+// Route registers the handlers of one path pattern (ServeMux's syntax,
+// without the method), its CORS preflight, and a 405 with Allow for every
+// other method.
+func (h *Handler) Route(pattern string, byMethod Methods) { h.RouteWhen(pattern, nil, byMethod) }
+
+// RouteWhen is Route for the requests when accepts: a dialect that shares
+// a path with another one answers only its own clients there.
+func (h *Handler) RouteWhen(pattern string, when func(*http.Request) bool, byMethod Methods) {
+	rt := h.routes[pattern]
+	if rt == nil {
+		rt = &route{byMethod: map[string][]guarded{}}
+		h.routes[pattern] = rt
+		h.order = append(h.order, pattern)
+		h.mux.HandleFunc("OPTIONS "+pattern, func(w http.ResponseWriter, r *http.Request) { h.preflight(w, r, rt.allow()) })
+		h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { h.methodNotAllowed(w, r, rt.allow()) })
+	}
 	for m, fn := range byMethod {
-		h.mux.HandleFunc(m+" "+pattern, fn)
+		if _, seen := rt.byMethod[m]; !seen {
+			h.mux.HandleFunc(m+" "+pattern, func(w http.ResponseWriter, r *http.Request) { rt.serve(w, r) })
+		}
+		g := guarded{when, fn}
+		if when == nil {
+			rt.byMethod[m] = append(rt.byMethod[m], g) // the fallback goes last
+		} else {
+			rt.byMethod[m] = append([]guarded{g}, rt.byMethod[m]...)
+		}
+	}
+}
+
+func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
+	m := r.Method
+	if m == http.MethodHead {
+		m = http.MethodGet
+	}
+	for _, g := range rt.byMethod[m] {
+		if g.when == nil || g.when(r) {
+			g.fn(w, r)
+			return
+		}
+	}
+	writeError(w, logOf(r), &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such route for this request"})
+}
+
+func (rt *route) allow() string {
+	var methods []string
+	for m := range rt.byMethod {
 		methods = append(methods, m)
 		if m == http.MethodGet {
 			methods = append(methods, http.MethodHead)
 		}
 	}
 	slices.Sort(methods)
-	allow := strings.Join(append(methods, http.MethodOptions), ", ")
-	h.mux.HandleFunc("OPTIONS "+pattern, h.preflight(allow))
-	h.mux.HandleFunc(pattern, h.methodNotAllowed(allow))
+	return strings.Join(append(methods, http.MethodOptions), ", ")
 }
+
+// An ErrorShape is a protocol's envelope for errors that happen before the
+// first byte of an answer: the status it uses for e (Anthropic's 529, say)
+// and the JSON body. It may add headers to hdr.
+type ErrorShape func(hdr http.Header, e *Error) (status int, body any)
+
+type errorShape struct {
+	path  string // "/v1/" is a prefix, "/generate" a whole path
+	when  func(*http.Request) bool
+	shape ErrorShape
+}
+
+// ShapeErrors makes the errors of requests to path (a prefix when it ends
+// in "/", else the whole path) for which when is true (nil: all) take
+// shape, so that a client gets even a 401 or 404 in its own protocol's
+// envelope. The longest matching path wins; at the same path, one with a
+// condition wins over one without. Other paths get streamgate's
+// {"error": {"code", "message", "retryable"}}.
+func (h *Handler) ShapeErrors(path string, when func(*http.Request) bool, shape ErrorShape) {
+	h.shapes = append(h.shapes, errorShape{path, when, shape})
+}
+
+func (h *Handler) shapeFor(r *http.Request) ErrorShape {
+	var best *errorShape
+	for i := range h.shapes {
+		s := &h.shapes[i]
+		matches := r.URL.Path == s.path || strings.HasSuffix(s.path, "/") && strings.HasPrefix(r.URL.Path, s.path)
+		if !matches || s.when != nil && !s.when(r) {
+			continue
+		}
+		if best == nil || len(s.path) > len(best.path) || len(s.path) == len(best.path) && s.when != nil {
+			best = s
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	return best.shape
+}
+
+// IDPrefix tells the cancel routes that a dialect's answer ids are prefix
+// plus the request id ("chatcmpl-", "msg_"), so that a client can stop an
+// answer by the id it was given.
+func (h *Handler) IDPrefix(prefix string) { h.prefixes = append(h.prefixes, prefix) }
 
 // Close ends the streams in flight with an error event (text streams are
 // aborted) and makes new ones fail the same way. Local mode calls it when
 // the shutdown grace period is over.
 func (h *Handler) Close() { h.close() }
+
+// Running lists the ids of the answers running in this process.
+func (h *Handler) Running() []string { return h.cancels.runningIDs() }
 
 type requestIDKey struct{}
 
@@ -137,11 +249,11 @@ const maxRequestURI = 8 << 10
 // ServeHTTP routes the request and writes its log line when it ends,
 // however it ends (an aborted text stream ends in a panic).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := &requestLog{requestID: requestID(r.Context()), method: truncate(r.Method, 20), path: truncate(r.URL.Path, 200), start: time.Now()}
+	rec := &RequestLog{requestID: requestID(r.Context()), method: Truncate(r.Method, 20), path: Truncate(r.URL.Path, 200), start: time.Now()}
 	defer h.logRequest(r.Context(), rec)
 	w = newStatusWriter(w, rec)
 	w.Header().Set("X-Request-Id", rec.requestID)
-	rec.style = styleFor(r.URL.Path)
+	rec.shape = h.shapeFor(r)
 	h.allowOrigin(w, r, rec)
 	switch {
 	case len(r.RequestURI) > maxRequestURI || len(r.URL.Path) > maxRequestURI:
@@ -174,17 +286,6 @@ func isClean(p string) bool {
 		clean += "/"
 	}
 	return clean == p
-}
-
-// styleFor picks the error envelope a path's clients read.
-func styleFor(p string) errorStyle {
-	switch {
-	case strings.HasPrefix(p, "/v1/"):
-		return styleOpenAI
-	case p == "/generate":
-		return styleGenerate
-	}
-	return styleStreamgate
 }
 
 // authorize checks the caller's API key when API_KEYS is set. The page,
@@ -233,12 +334,6 @@ func callerKeyHash(r *http.Request) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func logOf(r *http.Request) *requestLog {
-	rec := r.Context().Value(requestLogKey{}).(*requestLog)
-	rec.route = r.Pattern
-	return rec
-}
-
 func (h *Handler) serveHealth(w http.ResponseWriter, r *http.Request) {
 	logOf(r)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -252,22 +347,29 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	var listed []string
+	for _, pattern := range h.order {
+		if strings.Contains(pattern, "{") && pattern != "/{$}" {
+			continue // the cancel routes and the like: named by their answers
+		}
+		methods := strings.TrimSuffix(h.routes[pattern].allow(), ", OPTIONS")
+		methods = strings.ReplaceAll(strings.ReplaceAll(methods, ", HEAD", ""), ", ", "|")
+		listed = append(listed, methods+" "+strings.TrimSuffix(pattern, "{$}"))
+	}
 	writeError(w, logOf(r), &Error{Status: http.StatusNotFound, Code: CodeNotFound,
-		Message: "no such route; the routes are POST /stream, POST /v1/chat/completions, GET /v1/models, POST /generate, GET /models, GET|POST /generate-image, POST /v1/embeddings, POST /v1/images/generations, GET /healthz and GET /"})
+		Message: "no such route; the routes are " + strings.Join(listed, ", ")})
 }
 
-func (h *Handler) methodNotAllowed(allow string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", allow)
-		writeError(w, logOf(r), &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
-			Message: "method " + truncate(r.Method, 20) + " is not allowed on " + truncate(r.URL.Path, 100) + "; allowed: " + allow})
-	}
+func (h *Handler) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
+	w.Header().Set("Allow", allow)
+	writeError(w, logOf(r), &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
+		Message: "method " + Truncate(r.Method, 20) + " is not allowed on " + Truncate(r.URL.Path, 100) + "; allowed: " + allow})
 }
 
 // allowOrigin adds the CORS response headers when the request's Origin is
 // allowed by CORS_ALLOW_ORIGINS, and notes in the log line when it is not:
 // the browser only tells its user "Failed to fetch".
-func (h *Handler) allowOrigin(w http.ResponseWriter, r *http.Request, rec *requestLog) {
+func (h *Handler) allowOrigin(w http.ResponseWriter, r *http.Request, rec *RequestLog) {
 	origin := r.Header.Get("Origin")
 	if origin == "" || sameOrigin(origin, r) {
 		// Browsers send Origin on their own page's POSTs too: that is no
@@ -286,7 +388,7 @@ func (h *Handler) allowOrigin(w http.ResponseWriter, r *http.Request, rec *reque
 	case slices.Contains(h.cfg.CORSAllowOrigins, origin):
 		hdr.Set("Access-Control-Allow-Origin", origin)
 	default:
-		rec.cors = "refused: origin " + strconv.Quote(truncate(origin, 100)) + " is not in CORS_ALLOW_ORIGINS"
+		rec.cors = "refused: origin " + strconv.Quote(Truncate(origin, 100)) + " is not in CORS_ALLOW_ORIGINS"
 		return
 	}
 	hdr.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After")
@@ -302,59 +404,57 @@ func sameOrigin(origin string, r *http.Request) bool {
 // corsAllowHeaders are the request headers a browser may always send.
 const corsAllowHeaders = "Content-Type, Accept, Authorization, X-Api-Key, X-Request-Id"
 
-func (h *Handler) preflight(methods string) http.HandlerFunc {
-	allowHeaders := corsAllowHeaders
-	if len(h.cfg.CORSAllowHeaders) > 0 {
-		allowHeaders += ", " + strings.Join(h.cfg.CORSAllowHeaders, ", ")
-	}
-	return func(w http.ResponseWriter, r *http.Request) {
-		logOf(r)
-		hdr := w.Header()
-		hdr.Set("Allow", methods)
-		if hdr.Get("Access-Control-Allow-Origin") != "" {
-			hdr.Set("Access-Control-Allow-Methods", methods)
-			hdr.Set("Access-Control-Allow-Headers", allowHeaders)
-			hdr.Set("Access-Control-Max-Age", "600")
+func (h *Handler) preflight(w http.ResponseWriter, r *http.Request, methods string) {
+	logOf(r)
+	hdr := w.Header()
+	hdr.Set("Allow", methods)
+	if hdr.Get("Access-Control-Allow-Origin") != "" {
+		allowHeaders := corsAllowHeaders
+		if len(h.cfg.CORSAllowHeaders) > 0 {
+			allowHeaders += ", " + strings.Join(h.cfg.CORSAllowHeaders, ", ")
 		}
-		w.WriteHeader(http.StatusNoContent)
+		hdr.Set("Access-Control-Allow-Methods", methods)
+		hdr.Set("Access-Control-Allow-Headers", allowHeaders)
+		hdr.Set("Access-Control-Max-Age", "600")
 	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
-// errorStyle is the envelope of a route's JSON errors.
-type errorStyle int
+// WriteError sends an error that happened before the first byte of the
+// answer, with its status, in the envelope of the protocol the request
+// speaks (the ErrorShape registered for its path).
+func WriteError(w http.ResponseWriter, r *http.Request, e *Error) { writeError(w, logOf(r), e) }
 
-const (
-	styleStreamgate errorStyle = iota // {"error": {"code", "message", "retryable"}}
-	styleOpenAI                       // {"error": {"message", "type", "code", "param"}}
-	styleGenerate                     // streamgate's, plus a top-level "message" as the original /generate had
-)
-
-// writeError sends an error that happened before the first byte of the
-// answer, with its status, in the envelope of the request's route.
-func writeError(w http.ResponseWriter, rec *requestLog, e *Error) {
+func writeError(w http.ResponseWriter, rec *RequestLog, e *Error) {
 	rec.errorCode = e.Code
 	hdr := w.Header()
 	if e.RetryAfter > 0 {
 		hdr.Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
+	status, body := e.Status, any(struct {
+		Error *Error `json:"error"`
+	}{e})
+	if rec.shape != nil {
+		status, body = rec.shape(hdr, e)
+	}
 	hdr.Set("Content-Type", "application/json; charset=utf-8")
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(e.Status)
-	enc := json.NewEncoder(w)
-	switch rec.style {
-	case styleOpenAI:
-		enc.Encode(openAIErrorBody(e))
-	case styleGenerate:
-		enc.Encode(struct {
-			Error   *Error `json:"error"`
-			Message string `json:"message"`
-		}{e, e.Message})
-	default:
-		enc.Encode(struct {
-			Error *Error `json:"error"`
-		}{e})
-	}
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(body)
+}
+
+// WriteJSON sends a whole JSON answer.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	// URLs (presigned ones hold &) stay readable to curl and shell users.
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b.Bytes())
 }
 
 // statusWriter notes the status a response really got, for the log line,
@@ -362,10 +462,10 @@ func writeError(w http.ResponseWriter, rec *requestLog, e *Error) {
 type statusWriter struct {
 	http.ResponseWriter
 	rc  *http.ResponseController
-	rec *requestLog
+	rec *RequestLog
 }
 
-func newStatusWriter(w http.ResponseWriter, rec *requestLog) *statusWriter {
+func newStatusWriter(w http.ResponseWriter, rec *RequestLog) *statusWriter {
 	return &statusWriter{ResponseWriter: w, rc: http.NewResponseController(w), rec: rec}
 }
 

@@ -1,13 +1,11 @@
-package streaming
+package streaming_test
 
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,57 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamgate/streamgate/streaming"
 	"github.com/streamgate/streamgate/streaming/emulator"
 	"github.com/streamgate/streamgate/streaming/streamtest"
 )
-
-// blackhole is a Bedrock endpoint that hangs.
-func blackhole(t *testing.T) string {
-	url, _ := streamtest.Blackhole(t)
-	return url
-}
-
-// gatewayTo serves the gateway in front of an arbitrary upstream URL.
-func gatewayTo(t *testing.T, upstream string, cfg Config, wrap func(http.Handler) http.Handler) (*Handler, string, *streamtest.Buffer) {
-	t.Helper()
-	logs := &streamtest.Buffer{}
-	h := New(cfg, Upstreams{Bedrock: newBedrockClient(upstream)}, slog.New(slog.NewJSONHandler(logs, nil)))
-	var served http.Handler = h
-	if wrap != nil {
-		served = wrap(h)
-	}
-	srv := httptest.NewServer(served)
-	t.Cleanup(srv.Close)
-	return h, srv.URL, logs
-}
-
-// errorOf decodes a JSON error body.
-func errorOf(t *testing.T, body []byte) Error {
-	t.Helper()
-	var got struct{ Error Error }
-	if err := json.Unmarshal(body, &got); err != nil {
-		t.Fatalf("error body %q is not JSON: %v", body, err)
-	}
-	return got.Error
-}
-
-// lastLog returns the last log line whose route (or path) matches.
-func lastLog(t *testing.T, logs *streamtest.Buffer, path string) map[string]any {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		lines := logLines(t, logs)
-		for i := len(lines) - 1; i >= 0; i-- {
-			if lines[i]["path"] == path {
-				return lines[i]
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line for %s in:\n%s", path, logs)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // TestStalledBodyTimesOut (issue 8, hole 1): a client that sends part of
 // its body and stops gets 408 body_timeout and its connection closed,
@@ -90,7 +41,7 @@ func TestStalledBodyTimesOut(t *testing.T) {
 		t.Fatalf("no answer to a stalled body: %v", err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	if e := errorOf(t, body); resp.StatusCode != http.StatusRequestTimeout || e.Code != CodeBodyTimeout || !resp.Close {
+	if e := errorOf(t, body); resp.StatusCode != http.StatusRequestTimeout || e.Code != streaming.CodeBodyTimeout || !resp.Close {
 		t.Errorf("status %d, close %v, error %+v; want 408 body_timeout and the connection closed", resp.StatusCode, resp.Close, e)
 	}
 	// The server closes its side at once (it does not wait for the rest
@@ -121,10 +72,10 @@ func TestUpstreamThatNeverAnswers(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 		res := streamtest.Post(t, ctx, url+route.path, "text/event-stream", route.body)
 		cancel()
-		if e := errorOf(t, res.Body); res.Status != http.StatusGatewayTimeout || e.Code != CodeUpstreamTimeout {
+		if e := errorOf(t, res.Body); res.Status != http.StatusGatewayTimeout || e.Code != streaming.CodeUpstreamTimeout {
 			t.Errorf("%s: status %d, error %+v; want 504 upstream_timeout", route.path, res.Status, e)
 		}
-		if line := lastLog(t, logs, route.path); line["status"] != 504.0 || line["error"] != CodeUpstreamTimeout {
+		if line := lastLog(t, logs, route.path); line["status"] != 504.0 || line["error"] != streaming.CodeUpstreamTimeout {
 			t.Errorf("%s: log line %v, want status 504 and error upstream_timeout", route.path, line)
 		}
 	}
@@ -175,9 +126,9 @@ func TestUpstreamStallsInsideAFrame(t *testing.T) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/vnd.amazon.eventstream")
 		w.WriteHeader(http.StatusOK)
-		next := encodeEvent(t, "contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"text": "never"}})
-		_, _ = w.Write(encodeEvent(t, "messageStart", map[string]any{"role": "assistant"}))
-		_, _ = w.Write(encodeEvent(t, "contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"text": "first"}}))
+		next := streamtest.EncodeEvent(t, "contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"text": "never"}})
+		_, _ = w.Write(streamtest.EncodeEvent(t, "messageStart", map[string]any{"role": "assistant"}))
+		_, _ = w.Write(streamtest.EncodeEvent(t, "contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"text": "first"}}))
 		_, _ = w.Write(next[:len(next)/2])
 		w.(http.Flusher).Flush()
 		select {
@@ -206,7 +157,7 @@ func TestUpstreamStallsInsideAFrame(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Error("the upstream connection was still open 30 s after the stream ended")
 	}
-	if line := lastLog(t, logs, "/stream"); line["error"] != CodeUpstreamTimeout || line["deltas"] != 1.0 {
+	if line := lastLog(t, logs, "/stream"); line["error"] != streaming.CodeUpstreamTimeout || line["deltas"] != 1.0 {
 		t.Errorf("log line %v, want error upstream_timeout after 1 delta", line)
 	}
 }
@@ -228,10 +179,10 @@ func TestDeadlineCoversTheWaitForHeaders(t *testing.T) {
 	}
 	_, url, logs := gatewayTo(t, blackhole(t), cfg, withDeadline)
 	res := streamtest.Post(t, t.Context(), url+"/stream", "", `{"prompt":"hello"}`)
-	if e := errorOf(t, res.Body); res.Status != http.StatusGatewayTimeout || e.Code != CodeDeadline {
+	if e := errorOf(t, res.Body); res.Status != http.StatusGatewayTimeout || e.Code != streaming.CodeDeadline {
 		t.Errorf("status %d, error %+v; want 504 deadline", res.Status, e)
 	}
-	if line := lastLog(t, logs, "/stream"); line["status"] != 504.0 || line["error"] != CodeDeadline || line["clientAborted"] != false {
+	if line := lastLog(t, logs, "/stream"); line["status"] != 504.0 || line["error"] != streaming.CodeDeadline || line["clientAborted"] != false {
 		t.Errorf("log line %v, want status 504, error deadline, not a client abort", line)
 	}
 }
@@ -244,16 +195,16 @@ func TestCloseWhileWaitingForHeaders(t *testing.T) {
 	h, url, logs := gatewayTo(t, blackhole(t), testConfig(), nil)
 	go func() {
 		// Close once the request is waiting on the upstream.
-		for len(h.cancels.runningIDs()) == 0 {
+		for len(h.Running()) == 0 {
 			time.Sleep(20 * time.Millisecond)
 		}
 		h.Close()
 	}()
 	res := streamtest.Post(t, t.Context(), url+"/stream", "", `{"prompt":"hello"}`)
-	if e := errorOf(t, res.Body); res.Status != http.StatusServiceUnavailable || e.Code != CodeShuttingDown {
+	if e := errorOf(t, res.Body); res.Status != http.StatusServiceUnavailable || e.Code != streaming.CodeShuttingDown {
 		t.Errorf("status %d, error %+v; want 503 shutting_down", res.Status, e)
 	}
-	if line := lastLog(t, logs, "/stream"); line["status"] != 503.0 || line["error"] != CodeShuttingDown {
+	if line := lastLog(t, logs, "/stream"); line["status"] != 503.0 || line["error"] != streaming.CodeShuttingDown {
 		t.Errorf("log line %v, want status 503 and error shutting_down", line)
 	}
 }
@@ -305,7 +256,7 @@ func TestPathsAreNotRedirected(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if e := errorOf(t, body); resp.StatusCode != http.StatusNotFound || e.Code != CodeNotFound {
+		if e := errorOf(t, body); resp.StatusCode != http.StatusNotFound || e.Code != streaming.CodeNotFound {
 			t.Errorf("POST %s: status %d, error %+v; want 404 not_found", path, resp.StatusCode, e)
 		}
 		if line := lastLog(t, gw.logs, path); line["status"] != 404.0 {
@@ -314,7 +265,7 @@ func TestPathsAreNotRedirected(t *testing.T) {
 	}
 	long := "/" + strings.Repeat("a", 9000)
 	res := streamtest.Post(t, t.Context(), gw.url+long, "", `{"prompt":"a"}`)
-	if e := errorOf(t, res.Body); res.Status != http.StatusRequestURITooLong || e.Code != CodeURITooLong {
+	if e := errorOf(t, res.Body); res.Status != http.StatusRequestURITooLong || e.Code != streaming.CodeURITooLong {
 		t.Errorf("9 KB path: status %d, error %+v; want 414 uri_too_long", res.Status, e)
 	}
 	for _, line := range logLines(t, gw.logs) {
@@ -424,7 +375,7 @@ func TestDuplicateAndCaseVariantKeys(t *testing.T) {
 		if res.Status != tt.wantStatus || !strings.Contains(msg, tt.wantText) {
 			t.Errorf("%s %s: status %d, body %s; want %d with %q", tt.path, tt.body, res.Status, res.Body, tt.wantStatus, tt.wantText)
 		}
-		if tt.wantStatus == 400 && !strings.Contains(string(res.Body), CodeInvalidJSON) {
+		if tt.wantStatus == 400 && !strings.Contains(string(res.Body), streaming.CodeInvalidJSON) {
 			t.Errorf("%s: body %s, want code invalid_json", tt.body, res.Body)
 		}
 	}
@@ -450,7 +401,9 @@ func TestCORSRefusalsAreLogged(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := testConfig()
-			cfg.CORSAllowOrigins = splitList(tt.allow)
+			if tt.allow != "" {
+				cfg.CORSAllowOrigins = []string{tt.allow}
+			}
 			cfg.CORSAllowHeaders = []string{"X-Trace"}
 			gw := newTestGateway(t, emulator.Options{}, cfg, nil)
 			origin := tt.origin
@@ -465,7 +418,7 @@ func TestCORSRefusalsAreLogged(t *testing.T) {
 			if got, _ := line["cors"].(string); got != tt.wantCORS {
 				t.Errorf("log cors %q, want %q", got, tt.wantCORS)
 			}
-			if tt.name == "allowed" && res.Header.Get("Access-Control-Allow-Headers") != corsAllowHeaders+", X-Trace" {
+			if tt.name == "allowed" && res.Header.Get("Access-Control-Allow-Headers") != "Content-Type, Accept, Authorization, X-Api-Key, X-Request-Id, X-Trace" {
 				t.Errorf("allowed headers %q; want the built-in ones and CORS_ALLOW_HEADERS", res.Header.Get("Access-Control-Allow-Headers"))
 			}
 		})

@@ -1,112 +1,81 @@
-package streaming
+package streaming_test
+
+// The core's relay, limits, errors, logs and cancels are tested through
+// the whole gateway (every dialect, as deployed), mostly over /stream.
 
 import (
-	"bufio"
-	"context"
-	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/schemas"
 	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
 
+	"github.com/streamgate/streamgate/streaming"
 	"github.com/streamgate/streamgate/streaming/emulator"
+	"github.com/streamgate/streamgate/streaming/gateway"
+	"github.com/streamgate/streamgate/streaming/gatewaytest"
 	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
-// testGateway is the gateway served over real HTTP in front of the real
-// SDK client and the Bedrock emulator.
+// testGateway is the whole gateway served over real HTTP in front of the
+// real SDK client and the Bedrock emulator.
 type testGateway struct {
 	emu     *emulator.Emulator
-	handler *Handler
+	handler *streaming.Handler
 	url     string
 	logs    *streamtest.Buffer
 }
 
-// testConfig is LoadConfig's defaults with an emulator model and every
-// emulator model allowed.
-func testConfig() Config {
-	cfg, err := LoadConfig(func(name string) string {
-		if name == "MODEL_ID" {
-			return "emulator.steady-v1"
-		}
-		return ""
-	})
-	if err != nil {
-		panic(err)
-	}
-	cfg.AllowedModels = emulator.Models()
-	return cfg
-}
+func testConfig() streaming.Config { return gatewaytest.Config() }
 
 func newBedrockClient(endpoint string) *bedrockruntime.Client {
-	return bedrockruntime.New(bedrockruntime.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "SECRETTEST", ""),
-	}, ConfigureClient)
+	return gatewaytest.BedrockClient(endpoint)
 }
 
 // newTestGateway starts the emulator and the gateway on loopback. wrap, if
 // set, wraps the gateway's handler (to give requests a deadline, say).
-func newTestGateway(t *testing.T, opts emulator.Options, cfg Config, wrap func(http.Handler) http.Handler) *testGateway {
+func newTestGateway(t *testing.T, opts emulator.Options, cfg streaming.Config, wrap func(http.Handler) http.Handler) *testGateway {
 	t.Helper()
-	emu := emulator.New(opts)
-	upstream := httptest.NewServer(emu)
-	t.Cleanup(upstream.Close)
-	logs := &streamtest.Buffer{}
-	h := New(cfg, Upstreams{Bedrock: newBedrockClient(upstream.URL)}, slog.New(slog.NewJSONHandler(logs, nil)))
-	var served http.Handler = h
-	if wrap != nil {
-		served = wrap(h)
-	}
-	srv := httptest.NewServer(served)
-	t.Cleanup(srv.Close)
-	return &testGateway{emu: emu, handler: h, url: srv.URL, logs: logs}
+	g := gatewaytest.Start(t, opts, cfg, wrap, gateway.Dialects()...)
+	return &testGateway{emu: g.Emu, handler: g.Handler, url: g.URL, logs: g.Logs}
 }
 
-// logLines returns the gateway's JSON log lines.
-func logLines(t *testing.T, logs *streamtest.Buffer) []map[string]any {
+// gatewayTo serves the gateway in front of an arbitrary upstream URL.
+func gatewayTo(t *testing.T, upstream string, cfg streaming.Config, wrap func(http.Handler) http.Handler) (*streaming.Handler, string, *streamtest.Buffer) {
 	t.Helper()
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(logs.String()))
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("log line is not JSON: %q: %v", sc.Text(), err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-func waitIdle(t *testing.T, emu *emulator.Emulator) []emulator.Record {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := emu.WaitIdle(ctx); err != nil {
-		t.Fatalf("emulator still busy: %v", err)
-	}
-	return emu.Records()
+	g := gatewaytest.To(t, upstream, streaming.Upstreams{}, cfg, wrap, gateway.Dialects()...)
+	return g.Handler, g.URL, g.Logs
 }
 
 // newGatewayOn serves a gateway in front of an existing emulator, with a
 // shared cancel store: one of several "instances".
-func newGatewayOn(t *testing.T, emu *emulator.Emulator, cfg Config, store CancelStore) string {
+func newGatewayOn(t *testing.T, emu *emulator.Emulator, cfg streaming.Config, store streaming.CancelStore) string {
 	t.Helper()
 	upstream := httptest.NewServer(emu)
 	t.Cleanup(upstream.Close)
-	h := New(cfg, Upstreams{Bedrock: newBedrockClient(upstream.URL), Cancels: store}, nil)
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return gatewaytest.To(t, upstream.URL, streaming.Upstreams{Cancels: store}, cfg, nil, gateway.Dialects()...).URL
+}
+
+func logLines(t *testing.T, logs *streamtest.Buffer) []map[string]any {
+	return gatewaytest.LogLines(t, logs)
+}
+
+func lastLog(t *testing.T, logs *streamtest.Buffer, path string) map[string]any {
+	return gatewaytest.LastLog(t, logs, path)
+}
+
+func waitIdle(t *testing.T, emu *emulator.Emulator) []emulator.Record {
+	return gatewaytest.WaitIdle(t, emu)
+}
+
+func errorOf(t *testing.T, body []byte) streaming.Error { return gatewaytest.ErrorOf(t, body) }
+
+// blackhole is a Bedrock endpoint that hangs.
+func blackhole(t *testing.T) string {
+	url, _ := streamtest.Blackhole(t)
+	return url
 }
 
 // sdkProtocol gives a ConverseStream call the SDK's own protocol, with its

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -19,10 +18,10 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-// imageRequest is what /generate-image and /v1/images/generations ask
-// for, after their own parsing: a TEXT_IMAGE request body for Titan Image
-// Generator v2 or Nova Canvas.
-type imageRequest struct {
+// ImageRequest is what a dialect's image route asks for, after its own
+// parsing: a TEXT_IMAGE request body for Titan Image Generator v2 or Nova
+// Canvas, in their own field names.
+type ImageRequest struct {
 	Prompt         string   `json:"prompt"`
 	NegativePrompt string   `json:"negativePrompt"`
 	Width          *int     `json:"width"`
@@ -32,10 +31,6 @@ type imageRequest struct {
 	NumberOfImages *int     `json:"numberOfImages"`
 	Quality        string   `json:"quality"`
 }
-
-var imageSchema = &keySchema{fields: fieldsOf("prompt", "negativePrompt", "width", "height", "cfgScale", "seed", "numberOfImages", "quality")}
-
-const imageFields = "prompt, negativePrompt, width, height, cfgScale, seed, numberOfImages, quality"
 
 // titanImageSizes are the sizes Titan Image Generator v2 accepts.
 var titanImageSizes = map[[2]int]bool{
@@ -48,41 +43,41 @@ var titanImageSizes = map[[2]int]bool{
 
 // imageBody checks the request against the image model's limits, before
 // any call, and builds the InvokeModel body.
-func imageBody(modelID string, req *imageRequest) ([]byte, int, *Error) {
+func imageBody(modelID string, req *ImageRequest) ([]byte, int, *Error) {
 	nova := strings.Contains(modelID, "nova-canvas")
 	maxPrompt := 512
 	if nova {
 		maxPrompt = 1024
 	}
 	if strings.TrimSpace(req.Prompt) == "" {
-		return nil, 0, invalidParam("prompt", "prompt is required: describe the image")
+		return nil, 0, InvalidParam("prompt", "prompt is required: describe the image")
 	}
 	if n := utf8.RuneCountInString(req.Prompt); n > maxPrompt {
-		return nil, 0, invalidParam("prompt", "prompt is %d characters long; this image model takes at most %d", n, maxPrompt)
+		return nil, 0, InvalidParam("prompt", "prompt is %d characters long; this image model takes at most %d", n, maxPrompt)
 	}
 	if n := utf8.RuneCountInString(req.NegativePrompt); req.NegativePrompt != "" && (n < 3 || n > maxPrompt) {
-		return nil, 0, invalidParam("negativePrompt", "negativePrompt must be 3 to %d characters long", maxPrompt)
+		return nil, 0, InvalidParam("negativePrompt", "negativePrompt must be 3 to %d characters long", maxPrompt)
 	}
-	width, height := valueOr(req.Width, 1024), valueOr(req.Height, 1024)
+	width, height := ValueOr(req.Width, 1024), ValueOr(req.Height, 1024)
 	if nova {
 		if width < 320 || width > 4096 || height < 320 || height > 4096 || width%16 != 0 || height%16 != 0 ||
 			width*height > 4_194_304 || width > 4*height || height > 4*width {
-			return nil, 0, invalidParam("width", "width and height must be 320 to 4096 and divisible by 16, at most 4,194,304 pixels, with an aspect ratio from 1:4 to 4:1 (got %dx%d)", width, height)
+			return nil, 0, InvalidParam("width", "width and height must be 320 to 4096 and divisible by 16, at most 4,194,304 pixels, with an aspect ratio from 1:4 to 4:1 (got %dx%d)", width, height)
 		}
 	} else if !titanImageSizes[[2]int{width, height}] {
-		return nil, 0, invalidParam("width", "%dx%d is not a size this image model makes; try 1024x1024, 768x768, 512x512, 1152x768 or 768x1152", width, height)
+		return nil, 0, InvalidParam("width", "%dx%d is not a size this image model makes; try 1024x1024, 768x768, 512x512, 1152x768 or 768x1152", width, height)
 	}
-	cfgScale := valueOr(req.CfgScale, 8.0)
+	cfgScale := ValueOr(req.CfgScale, 8.0)
 	if !(cfgScale >= 1.1 && cfgScale <= 10) {
-		return nil, 0, invalidParam("cfgScale", "cfgScale must be from 1.1 to 10 (got %v)", cfgScale)
+		return nil, 0, InvalidParam("cfgScale", "cfgScale must be from 1.1 to 10 (got %v)", cfgScale)
 	}
-	seed := valueOr(req.Seed, defaultImageSeed)
+	seed := ValueOr(req.Seed, defaultImageSeed)
 	if seed < 0 || seed > 2147483646 {
-		return nil, 0, invalidParam("seed", "seed must be from 0 to 2147483646 (got %d)", seed)
+		return nil, 0, InvalidParam("seed", "seed must be from 0 to 2147483646 (got %d)", seed)
 	}
-	n := valueOr(req.NumberOfImages, 1)
+	n := ValueOr(req.NumberOfImages, 1)
 	if n < 1 || n > 5 {
-		return nil, 0, invalidParam("numberOfImages", "numberOfImages must be from 1 to 5 (got %d)", n)
+		return nil, 0, InvalidParam("numberOfImages", "numberOfImages must be from 1 to 5 (got %d)", n)
 	}
 	quality := req.Quality
 	switch quality {
@@ -90,7 +85,7 @@ func imageBody(modelID string, req *imageRequest) ([]byte, int, *Error) {
 		quality = "standard"
 	case "standard", "premium":
 	default:
-		return nil, 0, invalidParam("quality", `quality must be "standard" or "premium" (got %q)`, truncate(quality, 20))
+		return nil, 0, InvalidParam("quality", `quality must be "standard" or "premium" (got %q)`, Truncate(quality, 20))
 	}
 	params := map[string]any{"text": req.Prompt}
 	if req.NegativePrompt != "" {
@@ -112,29 +107,31 @@ func imageBody(modelID string, req *imageRequest) ([]byte, int, *Error) {
 // defaultImageSeed is Titan Image Generator's documented default seed.
 const defaultImageSeed = 42
 
-func valueOr[T any](p *T, def T) T {
+// ValueOr is *p, or def when p is nil.
+func ValueOr[T any](p *T, def T) T {
 	if p == nil {
 		return def
 	}
 	return *p
 }
 
-// generatedImage is one image, stored or not.
-type generatedImage struct {
-	png []byte
-	key string // S3 key, once stored
-	url string // presigned GET URL, once stored
+// GeneratedImage is one image, stored or not.
+type GeneratedImage struct {
+	PNG []byte
+	Key string // S3 key, once stored
+	URL string // presigned GET URL, once stored
 }
 
-// generateImages calls the image model and returns its PNGs.
-func (h *Handler) generateImages(r *http.Request, req *imageRequest, model string) ([]generatedImage, *Error) {
+// GenerateImages calls IMAGE_MODEL_ID (model, when not empty, must name
+// it) and returns its PNGs.
+func (h *Handler) GenerateImages(r *http.Request, req *ImageRequest, model string) ([]GeneratedImage, *Error) {
 	if h.cfg.ImageModelID == "" {
 		return nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeNotConfigured,
 			Message: "image generation is off on this gateway (the operator sets IMAGE_MODEL_ID and IMAGES_BUCKET)"}
 	}
 	if model != "" && model != h.cfg.ImageModelID {
 		return nil, &Error{Status: http.StatusForbidden, Code: CodeModelNotAllowed, Param: "model",
-			Message: fmt.Sprintf("model %q is not allowed here; the image model is %s", truncate(model, 200), h.cfg.ImageModelID)}
+			Message: fmt.Sprintf("model %q is not allowed here; the image model is %s", Truncate(model, 200), h.cfg.ImageModelID)}
 	}
 	body, want, e := imageBody(h.cfg.ImageModelID, req)
 	if e != nil {
@@ -142,7 +139,7 @@ func (h *Handler) generateImages(r *http.Request, req *imageRequest, model strin
 	}
 	rec := logOf(r)
 	rec.model = h.cfg.ImageModelID
-	out, e := h.invokeJSON(r, h.cfg.ImageModelID, body)
+	out, e := h.InvokeJSON(r, h.cfg.ImageModelID, body)
 	if e != nil {
 		return nil, contentFilter(e)
 	}
@@ -155,21 +152,21 @@ func (h *Handler) generateImages(r *http.Request, req *imageRequest, model strin
 		return nil, &Error{Status: http.StatusBadGateway, Code: CodeUpstreamError, Message: "the image model's answer could not be read"}
 	}
 	if resp.Error != nil && *resp.Error != "" {
-		rec.cause = truncate(*resp.Error, 300)
-		return nil, &Error{Status: http.StatusBadRequest, Code: CodeContentFiltered, Message: "the image model refused the prompt: " + truncate(*resp.Error, 200)}
+		rec.cause = Truncate(*resp.Error, 300)
+		return nil, &Error{Status: http.StatusBadRequest, Code: CodeContentFiltered, Message: "the image model refused the prompt: " + Truncate(*resp.Error, 200)}
 	}
 	if len(resp.Images) != want {
 		rec.cause = fmt.Sprintf("asked for %d images, got %d", want, len(resp.Images))
 		return nil, &Error{Status: http.StatusBadGateway, Code: CodeUpstreamError, Message: "the image model returned a different number of images than asked for"}
 	}
-	images := make([]generatedImage, len(resp.Images))
+	images := make([]GeneratedImage, len(resp.Images))
 	for i, b64 := range resp.Images {
 		png, err := base64.StdEncoding.DecodeString(b64)
 		if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
 			rec.cause = "image model returned something that is not a base64 PNG"
 			return nil, &Error{Status: http.StatusBadGateway, Code: CodeUpstreamError, Message: "the image model returned an image that is not a PNG"}
 		}
-		images[i] = generatedImage{png: png}
+		images[i] = GeneratedImage{PNG: png}
 	}
 	rec.outputTokens = len(images)
 	return images, nil
@@ -185,22 +182,22 @@ func contentFilter(e *Error) *Error {
 	return e
 }
 
-// storeImages puts each PNG in IMAGES_BUCKET under a content-addressed key
+// StoreImages puts each PNG in IMAGES_BUCKET under a content-addressed key
 // (images/YYYY/MM/DD/<sha256>.png, server-side encrypted) and presigns a
 // GET URL valid PRESIGN_SECONDS.
-func (h *Handler) storeImages(r *http.Request, images []generatedImage) (time.Time, *Error) {
+func (h *Handler) StoreImages(r *http.Request, images []GeneratedImage) (time.Time, *Error) {
 	if h.up.S3 == nil || h.up.Presign == nil || h.cfg.ImagesBucket == "" {
 		return time.Time{}, &Error{Status: http.StatusServiceUnavailable, Code: CodeNotConfigured, Message: "image storage is not configured on this gateway"}
 	}
 	expires := time.Now().Add(h.cfg.PresignExpiry)
 	for i := range images {
-		sum := sha256.Sum256(images[i].png)
+		sum := sha256.Sum256(images[i].PNG)
 		key := "images/" + time.Now().UTC().Format("2006/01/02") + "/" + hex.EncodeToString(sum[:]) + ".png"
-		e := h.upstreamCall(r, func(ctx context.Context) error {
+		e := h.UpstreamCall(r, func(ctx context.Context) error {
 			_, err := h.up.S3.PutObject(ctx, &s3.PutObjectInput{
-				Bucket: aws.String(h.cfg.ImagesBucket), Key: aws.String(key), Body: bytes.NewReader(images[i].png),
+				Bucket: aws.String(h.cfg.ImagesBucket), Key: aws.String(key), Body: bytes.NewReader(images[i].PNG),
 				ContentType: aws.String("image/png"), ServerSideEncryption: s3types.ServerSideEncryptionAes256,
-				ContentLength: aws.Int64(int64(len(images[i].png))),
+				ContentLength: aws.Int64(int64(len(images[i].PNG))),
 			})
 			return err
 		})
@@ -216,165 +213,7 @@ func (h *Handler) storeImages(r *http.Request, images []generatedImage) (time.Ti
 			logOf(r).cause = "presigning: " + err.Error()
 			return time.Time{}, &Error{Status: http.StatusInternalServerError, Code: CodeUpstreamError, Message: "the image URL could not be signed"}
 		}
-		images[i].key, images[i].url = key, signed.URL
+		images[i].Key, images[i].URL = key, signed.URL
 	}
 	return expires, nil
-}
-
-// serveGenerateImage answers GET /generate-image?prompt=... and
-// POST /generate-image {"prompt", ...}: the image is stored in S3 and
-// answered with a presigned URL.
-func (h *Handler) serveGenerateImage(w http.ResponseWriter, r *http.Request) {
-	rec := logOf(r)
-	req, e := h.readImageRequest(w, r)
-	var images []generatedImage
-	if e == nil {
-		images, e = h.generateImages(r, req, "")
-	}
-	var expires time.Time
-	if e == nil {
-		expires, e = h.storeImages(r, images)
-	}
-	if e != nil {
-		writeError(w, rec, e)
-		return
-	}
-	list := make([]map[string]string, len(images))
-	for i, img := range images {
-		list[i] = map[string]string{"url": img.url, "key": img.key}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"images": list, "url": images[0].url, "key": images[0].key,
-		"expiresAt": expires.UTC().Format(time.RFC3339), "modelId": h.cfg.ImageModelID,
-	})
-}
-
-func (h *Handler) readImageRequest(w http.ResponseWriter, r *http.Request) (*imageRequest, *Error) {
-	var req imageRequest
-	if r.Method == http.MethodPost {
-		body, e := h.cfg.readJSONBody(w, r)
-		if e != nil {
-			return nil, e
-		}
-		if e := decodeStrict(body, &req, imageSchema, imageFields); e != nil {
-			return nil, e
-		}
-		return &req, nil
-	}
-	for name, values := range r.URL.Query() {
-		if len(values) != 1 {
-			return nil, invalidParam(name, "give %s once", truncate(name, 40))
-		}
-		v := values[0]
-		var err error
-		switch name {
-		case "prompt":
-			req.Prompt = v
-		case "negativePrompt":
-			req.NegativePrompt = v
-		case "quality":
-			req.Quality = v
-		case "width":
-			req.Width, err = intParam(v)
-		case "height":
-			req.Height, err = intParam(v)
-		case "numberOfImages":
-			req.NumberOfImages, err = intParam(v)
-		case "seed":
-			var n int64
-			n, err = strconv.ParseInt(v, 10, 64)
-			req.Seed = &n
-		case "cfgScale":
-			var f float64
-			f, err = strconv.ParseFloat(v, 64)
-			req.CfgScale = &f
-		default:
-			return nil, invalidParam(name, "unknown query parameter %q; known: %s", truncate(name, 40), imageFields)
-		}
-		if err != nil {
-			return nil, invalidParam(name, "%s must be a number (got %q)", name, truncate(v, 40))
-		}
-	}
-	return &req, nil
-}
-
-func intParam(v string) (*int, error) {
-	n, err := strconv.Atoi(v)
-	return &n, err
-}
-
-// openAIImageRequest is the body of POST /v1/images/generations.
-type openAIImageRequest struct {
-	Prompt         string `json:"prompt"`
-	Model          string `json:"model"`
-	N              *int   `json:"n"`
-	Size           string `json:"size"`
-	ResponseFormat string `json:"response_format"`
-	Quality        string `json:"quality"`
-	Style          string `json:"style"`
-}
-
-// serveOpenAIImages answers POST /v1/images/generations in OpenAI's shape:
-// URLs of stored images (response_format "url", the default) or the images
-// themselves (b64_json, not stored).
-func (h *Handler) serveOpenAIImages(w http.ResponseWriter, r *http.Request) {
-	rec := logOf(r)
-	body, e := h.cfg.readJSONBody(w, r)
-	var req openAIImageRequest
-	if e == nil {
-		e = decodeLenient(body, &req)
-	}
-	var ir *imageRequest
-	if e == nil {
-		ir, e = req.imageRequest()
-	}
-	var images []generatedImage
-	if e == nil {
-		images, e = h.generateImages(r, ir, req.Model)
-	}
-	if e == nil && req.ResponseFormat != "b64_json" {
-		_, e = h.storeImages(r, images)
-	}
-	if e != nil {
-		writeError(w, rec, e)
-		return
-	}
-	data := make([]map[string]string, len(images))
-	for i, img := range images {
-		if req.ResponseFormat == "b64_json" {
-			data[i] = map[string]string{"b64_json": base64.StdEncoding.EncodeToString(img.png)}
-		} else {
-			data[i] = map[string]string{"url": img.url}
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"created": rec.start.Unix(), "data": data})
-}
-
-func (req *openAIImageRequest) imageRequest() (*imageRequest, *Error) {
-	ir := &imageRequest{Prompt: req.Prompt, NumberOfImages: req.N}
-	switch req.ResponseFormat {
-	case "", "url", "b64_json":
-	default:
-		return nil, invalidParam("response_format", `response_format must be "url" or "b64_json" (got %q)`, truncate(req.ResponseFormat, 20))
-	}
-	switch req.Quality {
-	case "", "auto", "standard", "medium", "low":
-	case "hd", "high":
-		ir.Quality = "premium"
-	default:
-		return nil, invalidParam("quality", `quality must be "standard" or "hd" (got %q)`, truncate(req.Quality, 20))
-	}
-	if req.Style != "" {
-		return nil, invalidParam("style", "style is not supported by this gateway's image models")
-	}
-	if req.Size != "" && req.Size != "auto" {
-		ws, hs, ok := strings.Cut(req.Size, "x")
-		w, err1 := strconv.Atoi(ws)
-		hgt, err2 := strconv.Atoi(hs)
-		if !ok || err1 != nil || err2 != nil {
-			return nil, invalidParam("size", `size must be WIDTHxHEIGHT such as "1024x1024" (got %q)`, truncate(req.Size, 20))
-		}
-		ir.Width, ir.Height = &w, &hgt
-	}
-	return ir, nil
 }

@@ -3,12 +3,14 @@ package streaming
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"time"
 )
 
-// requestLog collects what one request's log line reports. It never holds
-// the prompt or the answer.
-type requestLog struct {
+// RequestLog collects what one request's log line reports. It never holds
+// the prompt or the answer. The core fills most of it; a dialect adds what
+// only it knows through the methods below.
+type RequestLog struct {
 	requestID, method, path, route string
 	model, format                  string
 	status                         int
@@ -19,11 +21,38 @@ type requestLog struct {
 	stopReason                     string
 	errorCode, cause               string
 	clientAborted                  bool
-	aborted                        bool // the response was cut on purpose (text mode failure)
-	cancelled                      bool // stopped by DELETE /stream/{id}
-	style                          errorStyle
-	cors                           string // why CORS headers were not given to an Origin
+	aborted                        bool       // the response was cut on purpose (text mode failure)
+	cancelled                      bool       // stopped by DELETE /stream/{id}
+	shape                          ErrorShape // the envelope of the request's errors; nil = streamgate's
+	cors                           string     // why CORS headers were not given to an Origin
 }
+
+// LogOf is the log record of a request the Handler routed to a dialect.
+func LogOf(r *http.Request) *RequestLog { return logOf(r) }
+
+func logOf(r *http.Request) *RequestLog {
+	rec := r.Context().Value(requestLogKey{}).(*RequestLog)
+	rec.route = r.Pattern
+	return rec
+}
+
+// ID is the request id: the X-Request-Id of the answer, which dialects
+// build their own ids from.
+func (l *RequestLog) ID() string { return l.requestID }
+
+// Started is when the request arrived.
+func (l *RequestLog) Started() time.Time { return l.start }
+
+// SetModel names the model and the response format of a request that
+// calls one without the relay (which notes its own).
+func (l *RequestLog) SetModel(model, format string) { l.model, l.format = model, format }
+
+// SetCause notes why a request failed, in words for the operator (never
+// for the client).
+func (l *RequestLog) SetCause(cause string) { l.cause = cause }
+
+// SetTokens notes the tokens of an answer the relay did not count.
+func (l *RequestLog) SetTokens(input, output int) { l.inputTokens, l.outputTokens = input, output }
 
 // MetricsNamespace is the CloudWatch namespace of the request metrics.
 const MetricsNamespace = "streamgate"
@@ -48,7 +77,7 @@ type emfMetric struct {
 }
 
 // logRequest writes the request's one JSON line.
-func (h *Handler) logRequest(ctx context.Context, rec *requestLog) {
+func (h *Handler) logRequest(ctx context.Context, rec *RequestLog) {
 	end := time.Now()
 	route := rec.route
 	if route == "" {

@@ -23,36 +23,15 @@ var (
 	errClientStalled = errors.New("the client stopped reading")
 )
 
-// serveStream answers POST /stream: validate, call ConverseStream, and
-// relay each delta to the client as it arrives.
-func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) {
-	rec := logOf(r)
-	format, apiErr := negotiateFormat(r)
-	if apiErr == nil {
-		var c *call
-		if c, apiErr = h.cfg.readRequest(w, r); apiErr == nil {
-			h.relay(w, r, c, streamgateEncoding(format))
-			return
-		}
-	}
-	writeError(w, rec, apiErr)
-}
-
-// encoding is how a streaming route writes its events.
-type encoding struct {
-	format      string // for the log line
-	contentType string
-	newEncoder  func(fw *flushWriter) encoder
-	keepAlives  bool // whether the format can say "still here" without adding to the answer
-}
-
-func streamgateEncoding(f Format) encoding {
-	return encoding{
-		format:      string(f),
-		contentType: contentType(f),
-		newEncoder:  func(fw *flushWriter) encoder { return newEncoder(f, fw) },
-		keepAlives:  f != FormatText,
-	}
+// Encoding is how a dialect's streaming route writes the events of an
+// answer.
+type Encoding struct {
+	Format      string // for the log line
+	ContentType string
+	NewEncoder  func(fw *FlushWriter, start StartEvent) Encoder
+	// KeepAlives says whether the format can say "still here" without
+	// adding to the answer.
+	KeepAlives bool
 }
 
 // limits arms what can end a request's upstream call besides the client:
@@ -83,24 +62,26 @@ type stream struct {
 	h      *Handler
 	w      http.ResponseWriter
 	r      *http.Request
-	rec    *requestLog
-	enc    encoder
-	fw     *flushWriter
+	rec    *RequestLog
+	enc    Encoder
+	fw     *FlushWriter
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
-	done    doneEvent
+	done    DoneEvent
 	sawStop bool
-	tools   map[int32]*toolCall // open tool-use blocks by content block index
+	tools   map[int32]*ToolCall // open tool-use blocks by content block index
 	ntools  int
 }
 
-// relay runs one ConverseStream call. Until Bedrock accepts the call,
-// failures are JSON errors with a status; after it, they are error events
-// (SSE, NDJSON, OpenAI) or an aborted body (text).
-func (h *Handler) relay(w http.ResponseWriter, r *http.Request, c *call, enc encoding) {
+// Relay runs one ConverseStream call and writes each of its events to w
+// with enc as it arrives: the one relay loop of every streaming route.
+// Until Bedrock accepts the call, failures are JSON errors with a status
+// (in the request's ErrorShape); after it, they are the Encoder's Fail (an
+// error event, or an aborted body).
+func (h *Handler) Relay(w http.ResponseWriter, r *http.Request, c *Call, enc Encoding) {
 	rec := logOf(r)
-	rec.model, rec.format = c.modelID, enc.format
+	rec.model, rec.format = c.ModelID, enc.Format
 	// Cancelling ctx cancels the Bedrock call: on return, on client
 	// disconnect (r.Context ends), on a failed write, and for each of the
 	// reasons above, which the cause tells apart.
@@ -138,7 +119,7 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, c *call, enc enc
 			s.end(cause)
 		case ctx.Err() != nil:
 			rec.cause = err.Error()
-			writeError(w, rec, preStreamError(cause, h.cfg))
+			writeError(w, rec, preStreamError(cause, &h.cfg))
 		default:
 			rec.cause = err.Error()
 			writeError(w, rec, upstreamError(err))
@@ -150,20 +131,21 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, c *call, enc enc
 	if !s.begin(c, enc) {
 		return
 	}
-	s.loop(events, enc.keepAlives)
+	s.loop(events, enc.KeepAlives)
 }
 
 // begin sends the status, the headers and the start event.
-func (s *stream) begin(c *call, enc encoding) bool {
+func (s *stream) begin(c *Call, enc Encoding) bool {
 	hdr := s.w.Header()
-	hdr.Set("Content-Type", enc.contentType)
+	hdr.Set("Content-Type", enc.ContentType)
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no")
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	s.w.WriteHeader(http.StatusOK)
-	s.fw = newFlushWriter(s.w)
-	s.enc = enc.newEncoder(s.fw)
-	if err := s.enc.start(startEvent{RequestID: s.rec.requestID, ModelID: c.modelID, MaxTokens: c.maxTokens}); err != nil {
+	s.fw = NewFlushWriter(s.w)
+	start := StartEvent{RequestID: s.rec.requestID, ModelID: c.ModelID, MaxTokens: c.MaxTokens}
+	s.enc = enc.NewEncoder(s.fw, start)
+	if err := s.enc.Start(start); err != nil {
 		s.rec.clientAborted = true
 		return false
 	}
@@ -212,7 +194,7 @@ func (s *stream) loop(events eventSource, keepAlives bool) {
 				heartbeat.Reset(cfg.Heartbeat)
 			}
 		case <-keepAliveDue:
-			err = s.enc.keepAlive()
+			err = s.enc.KeepAlive()
 			heartbeat.Reset(cfg.Heartbeat)
 		case <-s.ctx.Done():
 			s.end(context.Cause(s.ctx))
@@ -248,49 +230,56 @@ func (s *stream) event(ev types.ConverseStreamOutput) (wrote bool, err error) {
 				return false, nil
 			}
 			s.counted()
-			return true, s.enc.delta(d.Value)
+			return true, s.enc.Text(d.Value)
 		case *types.ContentBlockDeltaMemberReasoningContent:
-			text, ok := d.Value.(*types.ReasoningContentBlockDeltaMemberText)
-			if !ok || text.Value == "" {
-				return false, nil // signatures and redacted reasoning are not for the client
+			switch rc := d.Value.(type) {
+			case *types.ReasoningContentBlockDeltaMemberText:
+				if rc.Value == "" {
+					return false, nil
+				}
+				s.counted()
+				return true, s.enc.Reasoning(rc.Value)
+			case *types.ReasoningContentBlockDeltaMemberSignature:
+				return true, s.enc.ReasoningSignature(rc.Value)
+			case *types.ReasoningContentBlockDeltaMemberRedactedContent:
+				return true, s.enc.RedactedReasoning(rc.Value)
 			}
-			s.counted()
-			return true, s.enc.reasoning(text.Value)
+			return false, nil
 		case *types.ContentBlockDeltaMemberToolUse:
 			tc := s.tools[deref(v.Value.ContentBlockIndex)]
 			if tc == nil || d.Value.Input == nil || *d.Value.Input == "" {
 				return false, nil
 			}
-			if len(tc.input)+len(*d.Value.Input) > maxToolInputBytes {
+			if len(tc.Input)+len(*d.Value.Input) > maxToolInputBytes {
 				s.rec.cause = "a tool call's input exceeded the gateway's limit"
 				return false, &Error{Status: http.StatusBadGateway, Code: CodeUpstreamError,
 					Message: fmt.Sprintf("the model's tool call input is larger than %d bytes", maxToolInputBytes)}
 			}
-			tc.input = append(tc.input, *d.Value.Input...)
+			tc.Input = append(tc.Input, *d.Value.Input...)
 			s.counted()
-			return true, s.enc.toolInput(tc, *d.Value.Input)
+			return true, s.enc.ToolInput(tc, *d.Value.Input)
 		}
 	case *types.ConverseStreamOutputMemberContentBlockStart:
 		if start, ok := v.Value.Start.(*types.ContentBlockStartMemberToolUse); ok {
-			tc := &toolCall{index: s.ntools, id: deref(start.Value.ToolUseId), name: deref(start.Value.Name)}
+			tc := &ToolCall{Index: s.ntools, ID: deref(start.Value.ToolUseId), Name: deref(start.Value.Name)}
 			s.ntools++
 			if s.tools == nil {
-				s.tools = map[int32]*toolCall{}
+				s.tools = map[int32]*ToolCall{}
 			}
 			s.tools[deref(v.Value.ContentBlockIndex)] = tc
-			return true, s.enc.toolStart(tc)
+			return true, s.enc.ToolStart(tc)
 		}
 	case *types.ConverseStreamOutputMemberContentBlockStop:
 		if tc := s.tools[deref(v.Value.ContentBlockIndex)]; tc != nil {
 			delete(s.tools, deref(v.Value.ContentBlockIndex))
-			return true, s.enc.toolEnd(tc)
+			return true, s.enc.ToolEnd(tc)
 		}
 	case *types.ConverseStreamOutputMemberMessageStop:
 		s.sawStop = true
 		s.done.StopReason = string(v.Value.StopReason)
 	case *types.ConverseStreamOutputMemberMetadata:
 		if u := v.Value.Usage; u != nil {
-			s.done.Usage = usage{int(deref(u.InputTokens)), int(deref(u.OutputTokens)), int(deref(u.TotalTokens))}
+			s.done.Usage = usageOf(u)
 		}
 		if m := v.Value.Metrics; m != nil {
 			s.done.Timings.UpstreamLatencyMs = deref(m.LatencyMs)
@@ -336,7 +325,7 @@ func (s *stream) sendDone() {
 	if !s.rec.firstToken.IsZero() {
 		s.done.Timings.TimeToFirstTokenMs = s.rec.firstToken.Sub(s.rec.start).Milliseconds()
 	}
-	if err := s.enc.done(s.done); err != nil {
+	if err := s.enc.Done(s.done); err != nil {
 		s.rec.clientAborted = true
 	}
 }
@@ -350,9 +339,9 @@ func (s *stream) end(cause error) {
 		// the usage so far (Bedrock reports usage only at the end, so
 		// outputTokens counts the deltas relayed).
 		s.rec.cancelled = true
-		s.rec.stopReason = stopCancelled
-		s.done.StopReason = stopCancelled
-		s.done.Usage = usage{OutputTokens: s.rec.deltas, TotalTokens: s.rec.deltas}
+		s.rec.stopReason = StopCancelled
+		s.done.StopReason = StopCancelled
+		s.done.Usage = Usage{OutputTokens: s.rec.deltas, TotalTokens: s.rec.deltas}
 		s.rec.outputTokens = s.rec.deltas
 		s.sendDone()
 	case errors.Is(cause, errDeadline):
@@ -376,7 +365,7 @@ func (s *stream) end(cause error) {
 // client cannot take a truncated answer for a complete one.
 func (s *stream) fail(e *Error) {
 	s.rec.errorCode = e.Code
-	if err := s.enc.fail(e); err == errAborted {
+	if err := s.enc.Fail(e); err == ErrAborted {
 		s.rec.aborted = true
 		abortResponse(s.w, s.r)
 	}
@@ -404,7 +393,7 @@ func abortResponse(w http.ResponseWriter, r *http.Request) {
 
 // preStreamError is what a client is told when the gateway itself ended
 // the upstream call before Bedrock answered.
-func preStreamError(cause error, cfg Config) *Error {
+func preStreamError(cause error, cfg *Config) *Error {
 	switch {
 	case errors.Is(cause, errDeadline):
 		return deadlineError()
@@ -436,4 +425,8 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+func usageOf(u *types.TokenUsage) Usage {
+	return Usage{int(deref(u.InputTokens)), int(deref(u.OutputTokens)), int(deref(u.TotalTokens))}
 }

@@ -1,4 +1,4 @@
-package streaming
+package streaming_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/streamgate/streamgate/streaming"
 	"github.com/streamgate/streamgate/streaming/emulator"
 	"github.com/streamgate/streamgate/streaming/streamtest"
 )
@@ -195,8 +196,8 @@ func TestThrottled(t *testing.T) {
 	if res.Status != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("status %d Retry-After %q, want 429 with Retry-After", res.Status, res.Header.Get("Retry-After"))
 	}
-	e := streamtest.DecodeJSON[struct{ Error Error }](t, string(res.Body)).Error
-	if e.Code != CodeThrottled || !e.Retryable {
+	e := streamtest.DecodeJSON[struct{ Error streaming.Error }](t, string(res.Body)).Error
+	if e.Code != streaming.CodeThrottled || !e.Retryable {
 		t.Errorf("error = %+v", e)
 	}
 	if n := len(waitIdle(t, gw.emu)); n != 3 {
@@ -211,9 +212,9 @@ func TestFailuresAfterTheFirstByte(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, testConfig(), nil)
 	for _, model := range []string{"emulator.midstream-error-v1", "emulator.truncated-v1"} {
-		wantCode := CodeUpstreamError
+		wantCode := streaming.CodeUpstreamError
 		if model == "emulator.truncated-v1" {
-			wantCode = CodeIncompleteStream
+			wantCode = streaming.CodeIncompleteStream
 		}
 		body := `{"prompt":"tell me","modelId":"` + model + `"}`
 		t.Run(model+"/sse", func(t *testing.T) {
@@ -224,7 +225,7 @@ func TestFailuresAfterTheFirstByte(t *testing.T) {
 			if last.Name != "error" || events[len(events)-2].Name != "delta" {
 				t.Fatalf("want deltas then an error event, got %+v", events)
 			}
-			if e := streamtest.DecodeJSON[Error](t, last.Data); e.Code != wantCode || e.Message == "" {
+			if e := streamtest.DecodeJSON[streaming.Error](t, last.Data); e.Code != wantCode || e.Message == "" {
 				t.Errorf("error event = %+v, want code %s", e, wantCode)
 			}
 			for _, ev := range events {
@@ -366,8 +367,8 @@ func TestDeadlineEndsStreamEarly(t *testing.T) {
 			}
 			events := streamtest.ParseSSE(t, res.Chunks)
 			last := events[len(events)-1]
-			if e := streamtest.DecodeJSON[Error](t, last.Data); last.Name != "error" || e.Code != CodeDeadline {
-				t.Errorf("last event = %s %s, want an error with code %s", last.Name, last.Data, CodeDeadline)
+			if e := streamtest.DecodeJSON[streaming.Error](t, last.Data); last.Name != "error" || e.Code != streaming.CodeDeadline {
+				t.Errorf("last event = %s %s, want an error with code %s", last.Name, last.Data, streaming.CodeDeadline)
 			}
 		})
 	}
@@ -381,8 +382,8 @@ func TestCloseEndsStreamsWithAnError(t *testing.T) {
 	res := streamtest.Post(t, t.Context(), gw.url+"/stream", "text/event-stream", `{"prompt":"long","modelId":"emulator.long-v1"}`)
 	events := streamtest.ParseSSE(t, res.Chunks)
 	last := events[len(events)-1]
-	if e := streamtest.DecodeJSON[Error](t, last.Data); last.Name != "error" || e.Code != CodeShuttingDown || !e.Retryable {
-		t.Errorf("last event = %s %s, want a retryable %s error", last.Name, last.Data, CodeShuttingDown)
+	if e := streamtest.DecodeJSON[streaming.Error](t, last.Data); last.Name != "error" || e.Code != streaming.CodeShuttingDown || !e.Retryable {
+		t.Errorf("last event = %s %s, want a retryable %s error", last.Name, last.Data, streaming.CodeShuttingDown)
 	}
 }
 
@@ -422,17 +423,24 @@ func TestLogLine(t *testing.T) {
 			t.Errorf("log %s = %v, want %v", k, ok[k], v)
 		}
 	}
-	if bad := lines[1]; bad["status"] != 400.0 || bad["error"] != CodeInvalidRequest {
+	if bad := lines[1]; bad["status"] != 400.0 || bad["error"] != streaming.CodeInvalidRequest {
 		t.Errorf("log line of a bad request = %v", bad)
 	}
 	// EMF: every metric and dimension named in _aws is a member of the line.
 	for _, line := range lines {
 		var meta struct {
-			AWS emf `json:"_aws"`
+			AWS struct {
+				Timestamp         int64
+				CloudWatchMetrics []struct {
+					Namespace  string
+					Dimensions [][]string
+					Metrics    []struct{ Name, Unit string }
+				}
+			} `json:"_aws"`
 		}
 		raw, _ := json.Marshal(line)
 		json.Unmarshal(raw, &meta)
-		if meta.AWS.Timestamp == 0 || len(meta.AWS.CloudWatchMetrics) != 1 || meta.AWS.CloudWatchMetrics[0].Namespace != MetricsNamespace {
+		if meta.AWS.Timestamp == 0 || len(meta.AWS.CloudWatchMetrics) != 1 || meta.AWS.CloudWatchMetrics[0].Namespace != streaming.MetricsNamespace {
 			t.Fatalf("no EMF directive in %v", line)
 		}
 		for _, m := range meta.AWS.CloudWatchMetrics[0].Metrics {

@@ -23,6 +23,7 @@ import (
 	"github.com/streamgate/streamgate/lambda/apigw"
 	"github.com/streamgate/streamgate/streaming"
 	"github.com/streamgate/streamgate/streaming/emulator"
+	"github.com/streamgate/streamgate/streaming/gateway"
 	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
@@ -93,7 +94,7 @@ func BenchmarkLambdaRelay(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		handler := apigw.Wrap(streaming.New(cfg, streaming.Upstreams{Bedrock: client}, slog.New(slog.DiscardHandler)), nil)
+		handler := apigw.Wrap(gateway.New(cfg, streaming.Upstreams{Bedrock: client}, slog.New(slog.DiscardHandler)), nil)
 		event := &events.APIGatewayProxyRequest{
 			HTTPMethod: http.MethodPost,
 			Path:       "/stream",

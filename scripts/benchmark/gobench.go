@@ -119,5 +119,5 @@ func benchMeaning(name string) string {
 	case name == "LambdaRelay/lambda-sse":
 		return "per stream (lambda/apigw): the same answer through the Lambda path, apigw.Wrap and its pipe, read as the runtime reads it; the gateway decodes text-delta frames itself (streaming.deltaFrameProtocol), so this is below sdk: the SDK's decoding costs more than the whole relay"
 	}
-	return "see streaming/bench_test.go"
+	return "see the bench_test.go files of streaming and its dialects"
 }

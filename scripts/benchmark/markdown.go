@@ -285,10 +285,10 @@ func (r *Report) memory(b *strings.Builder, row func(...string), m *MemoryReport
 
 func (r *Report) encoders(b *strings.Builder, row func(...string), e *EncoderReport) {
 	if e.Missing {
-		b.WriteString("Not run: `scripts/bench` runs `go test -run '^$' -bench . -benchmem ./streaming/ ./lambda/apigw/` and passes its output with `-gobench FILE`.\n\n")
+		b.WriteString("Not run: `scripts/bench` runs `go test -run '^$' -bench . -benchmem ./streaming/ ./streaming/format/ ./streaming/native/ ./streaming/openai/ ./lambda/apigw/` and passes its output with `-gobench FILE`.\n\n")
 		return
 	}
-	b.WriteString("Go's own benchmarks of the gateway's hot paths, `go test -run '^$' -bench . -benchmem ./streaming/ ./lambda/apigw/`")
+	b.WriteString("Go's own benchmarks of the gateway's hot paths, `go test -run '^$' -bench . -benchmem ./streaming/ ./streaming/format/ ./streaming/native/ ./streaming/openai/ ./lambda/apigw/`")
 	if e.CPU != "" {
 		fmt.Fprintf(b, " on %s", e.CPU)
 	}

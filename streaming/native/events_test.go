@@ -1,4 +1,4 @@
-package streaming
+package native
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package streaming
+package native
 
 import (
 	"encoding/json"
@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+
+	"github.com/streamgate/streamgate/streaming"
 )
 
 // Request is the body of POST /stream. Pointer fields tell "absent" from
@@ -59,22 +61,25 @@ type Tool struct {
 }
 
 // streamSchema is the shape checkKeys holds /stream's keys to.
-var streamSchema = &keySchema{fields: map[string]*keySchema{
+var streamSchema = &streaming.KeySchema{Fields: map[string]*streaming.KeySchema{
 	"prompt": nil, "input": nil, "text": nil, "system": nil, "modelId": nil, "maxTokens": nil,
 	"temperature": nil, "topP": nil, "stopSequences": nil, "toolChoice": nil, "id": nil, "trigger": nil, "messageId": nil,
-	"messages": {items: &keySchema{fields: map[string]*keySchema{
+	"messages": {Items: &streaming.KeySchema{Fields: map[string]*streaming.KeySchema{
 		"role": nil, "content": nil, "id": nil, "createdAt": nil,
-		"parts": {items: &keySchema{fields: fieldsOf("type", "text")}},
+		"parts": {Items: &streaming.KeySchema{Fields: streaming.FieldsOf("type", "text")}},
 	}}},
-	"tools": {items: &keySchema{fields: fieldsOf("name", "description", "inputSchema")}},
+	"tools": {Items: &streaming.KeySchema{Fields: streaming.FieldsOf("name", "description", "inputSchema")}},
 }}
 
 const streamFields = "prompt (or input, text), messages, system, modelId, maxTokens, temperature, topP, stopSequences, tools, toolChoice"
 
+// names are /stream's own names for the sampling fields.
+var names = streaming.FieldNames{Model: "modelId", MaxTokens: "maxTokens", Temperature: "temperature", TopP: "topP", Stop: "stopSequences"}
+
 // readRequest reads and validates a POST /stream request. Every way a
 // request can be wrong ends here with an *Error, before Bedrock is called.
-func (cfg *Config) readRequest(w http.ResponseWriter, r *http.Request) (*call, *Error) {
-	body, apiErr := cfg.readJSONBody(w, r)
+func readRequest(cfg *streaming.Config, w http.ResponseWriter, r *http.Request) (*streaming.Call, *streaming.Error) {
+	body, apiErr := cfg.ReadJSON(w, r)
 	if apiErr != nil {
 		return nil, apiErr
 	}
@@ -82,14 +87,14 @@ func (cfg *Config) readRequest(w http.ResponseWriter, r *http.Request) (*call, *
 	if apiErr != nil {
 		return nil, apiErr
 	}
-	return cfg.streamCall(req)
+	return streamCall(cfg, req)
 }
 
 // decodeRequest parses the JSON body strictly: unknown fields, duplicate
 // keys and keys in the wrong case are errors.
-func decodeRequest(body []byte) (*Request, *Error) {
+func decodeRequest(body []byte) (*Request, *streaming.Error) {
 	var req Request
-	if e := decodeStrict(body, &req, streamSchema, streamFields); e != nil {
+	if e := streaming.DecodeStrict(body, &req, streamSchema, streamFields, expectedType); e != nil {
 		return nil, e
 	}
 	return &req, nil
@@ -113,18 +118,17 @@ func expectedType(field string) string {
 }
 
 // streamCall applies the operator's policy to a decoded /stream request.
-func (cfg *Config) streamCall(req *Request) (*call, *Error) {
+func streamCall(cfg *streaming.Config, req *Request) (*streaming.Call, *streaming.Error) {
 	messages, system, apiErr := conversation(req)
 	if apiErr != nil {
 		return nil, apiErr
 	}
-	s := streamgateNames
-	s.modelID, s.maxTokens, s.temperature, s.topP, s.stop = req.ModelID, req.MaxTokens, req.Temperature, req.TopP, req.StopSequences
+	s := streaming.Sampling{Names: names, ModelID: req.ModelID, MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopP: req.TopP, Stop: req.StopSequences}
 	if req.System != nil {
-		s.system = append(s.system, *req.System)
+		s.System = append(s.System, *req.System)
 	}
-	s.system = append(s.system, system...)
-	c, apiErr := cfg.newCall(s, messages)
+	s.System = append(s.System, system...)
+	c, apiErr := cfg.NewCall(s, messages)
 	if apiErr != nil {
 		return nil, apiErr
 	}
@@ -132,17 +136,17 @@ func (cfg *Config) streamCall(req *Request) (*call, *Error) {
 	if apiErr != nil {
 		return nil, apiErr
 	}
-	specs := make([]toolSpec, len(req.Tools))
+	specs := make([]streaming.ToolSpec, len(req.Tools))
 	for i, t := range req.Tools {
-		specs[i] = toolSpec{t.Name, t.Description, t.InputSchema}
+		specs[i] = streaming.ToolSpec{Name: t.Name, Description: t.Description, Schema: t.InputSchema}
 	}
-	if c.tools, apiErr = toolConfig(specs, choice, forced, "tools"); apiErr != nil {
+	if c.Tools, apiErr = streaming.ToolConfig(specs, choice, forced, "tools"); apiErr != nil {
 		return nil, apiErr
 	}
 	return c, nil
 }
 
-func streamToolChoice(raw json.RawMessage) (choice, forced string, e *Error) {
+func streamToolChoice(raw json.RawMessage) (choice, forced string, e *streaming.Error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return "auto", "", nil
 	}
@@ -152,13 +156,13 @@ func streamToolChoice(raw json.RawMessage) (choice, forced string, e *Error) {
 		case "auto", "any", "none":
 			return s, "", nil
 		}
-		return "", "", invalidParam("toolChoice", `toolChoice must be "auto", "any", "none" or {"name": "a tool"} (got %q)`, truncate(s, 40))
+		return "", "", streaming.InvalidParam("toolChoice", `toolChoice must be "auto", "any", "none" or {"name": "a tool"} (got %q)`, streaming.Truncate(s, 40))
 	}
 	var named struct {
 		Name string `json:"name"`
 	}
 	if err := json.Unmarshal(raw, &named); err != nil || named.Name == "" {
-		return "", "", invalidParam("toolChoice", `toolChoice must be "auto", "any", "none" or {"name": "a tool"}`)
+		return "", "", streaming.InvalidParam("toolChoice", `toolChoice must be "auto", "any", "none" or {"name": "a tool"}`)
 	}
 	return "tool", named.Name, nil
 }
@@ -167,7 +171,7 @@ func streamToolChoice(raw json.RawMessage) (choice, forced string, e *Error) {
 // exactly one of them, starting and ending with the user, alternating.
 // System messages at the start of messages (as chat UIs send them) become
 // system text.
-func conversation(req *Request) ([]types.Message, []string, *Error) {
+func conversation(req *Request) ([]types.Message, []string, *streaming.Error) {
 	var prompt *string
 	var given []string
 	for _, alias := range []struct {
@@ -181,22 +185,22 @@ func conversation(req *Request) ([]types.Message, []string, *Error) {
 	}
 	switch {
 	case len(given) > 1:
-		return nil, nil, invalid("send the prompt once: %s are aliases of one field", strings.Join(given, " and "))
+		return nil, nil, streaming.Invalid("send the prompt once: %s are aliases of one field", strings.Join(given, " and "))
 	case prompt != nil && req.Messages != nil:
-		return nil, nil, invalid("send either %s or messages, not both", given[0])
+		return nil, nil, streaming.Invalid("send either %s or messages, not both", given[0])
 	case prompt == nil && req.Messages == nil:
-		return nil, nil, invalid(`the request has no prompt: send "prompt" (a string) or "messages" (an array of {"role", "content"})`)
+		return nil, nil, streaming.Invalid(`the request has no prompt: send "prompt" (a string) or "messages" (an array of {"role", "content"})`)
 	case prompt != nil:
 		if strings.TrimSpace(*prompt) == "" {
-			return nil, nil, invalidParam(given[0], "%s is empty", given[0])
+			return nil, nil, streaming.InvalidParam(given[0], "%s is empty", given[0])
 		}
-		return []types.Message{userText(*prompt)}, nil, nil
+		return []types.Message{streaming.UserText(*prompt)}, nil, nil
 	}
 	if len(req.Messages) == 0 {
-		return nil, nil, invalidParam("messages", "messages is empty; it must hold at least one user message")
+		return nil, nil, streaming.InvalidParam("messages", "messages is empty; it must hold at least one user message")
 	}
-	if len(req.Messages) > maxMessages {
-		return nil, nil, invalidParam("messages", "messages may hold at most %d entries (got %d)", maxMessages, len(req.Messages))
+	if len(req.Messages) > streaming.MaxMessages {
+		return nil, nil, streaming.InvalidParam("messages", "messages may hold at most %d entries (got %d)", streaming.MaxMessages, len(req.Messages))
 	}
 	var system []string
 	out := make([]types.Message, 0, len(req.Messages))
@@ -207,7 +211,7 @@ func conversation(req *Request) ([]types.Message, []string, *Error) {
 		}
 		if m.Role == "system" {
 			if len(out) > 0 {
-				return nil, nil, invalidParam("messages", "messages[%d]: system messages must come before the conversation", i)
+				return nil, nil, streaming.InvalidParam("messages", "messages[%d]: system messages must come before the conversation", i)
 			}
 			system = append(system, text)
 			continue
@@ -218,11 +222,11 @@ func conversation(req *Request) ([]types.Message, []string, *Error) {
 		}
 		switch {
 		case m.Role != "user" && m.Role != "assistant":
-			return nil, nil, invalidParam("messages", `messages[%d].role must be "user", "assistant" or "system" (got %q)`, i, truncate(m.Role, 40))
+			return nil, nil, streaming.InvalidParam("messages", `messages[%d].role must be "user", "assistant" or "system" (got %q)`, i, streaming.Truncate(m.Role, 40))
 		case m.Role != want:
-			return nil, nil, invalidParam("messages", "messages must start with user and alternate user, assistant, user, ...: messages[%d].role is %q, expected %q", i, m.Role, want)
+			return nil, nil, streaming.InvalidParam("messages", "messages must start with user and alternate user, assistant, user, ...: messages[%d].role is %q, expected %q", i, m.Role, want)
 		case strings.TrimSpace(text) == "":
-			return nil, nil, invalidParam("messages", "messages[%d].content is empty", i)
+			return nil, nil, streaming.InvalidParam("messages", "messages[%d].content is empty", i)
 		}
 		out = append(out, types.Message{
 			Role:    types.ConversationRole(m.Role),
@@ -230,17 +234,17 @@ func conversation(req *Request) ([]types.Message, []string, *Error) {
 		})
 	}
 	if len(out) == 0 {
-		return nil, nil, invalidParam("messages", "messages holds no user message")
+		return nil, nil, streaming.InvalidParam("messages", "messages holds no user message")
 	}
 	if out[len(out)-1].Role != types.ConversationRoleUser {
-		return nil, nil, invalidParam("messages", "the last message must be from the user, so that there is something to answer")
+		return nil, nil, streaming.InvalidParam("messages", "the last message must be from the user, so that there is something to answer")
 	}
 	return out, system, nil
 }
 
 // text is the message's content, or its text parts joined when it has no
 // content.
-func (m Message) text(i int) (string, *Error) {
+func (m Message) text(i int) (string, *streaming.Error) {
 	if m.Content != nil {
 		return *m.Content, nil
 	}
@@ -252,7 +256,7 @@ func (m Message) text(i int) (string, *Error) {
 		case "step-start", "reasoning", "source-url", "source-document":
 			// UI bookkeeping of earlier turns: not part of what was said.
 		default:
-			return "", invalidParam("messages", "messages[%d].parts[%d] has type %q; only text parts are supported", i, j, truncate(p.Type, 40))
+			return "", streaming.InvalidParam("messages", "messages[%d].parts[%d] has type %q; only text parts are supported", i, j, streaming.Truncate(p.Type, 40))
 		}
 	}
 	return b.String(), nil

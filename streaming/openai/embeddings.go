@@ -1,4 +1,4 @@
-package streaming
+package openai
 
 import (
 	"encoding/base64"
@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/streamgate/streamgate/streaming"
 )
 
 // embeddingsRequest is the body of POST /v1/embeddings (OpenAI's shape).
@@ -29,39 +31,40 @@ const (
 
 // serveEmbeddings answers POST /v1/embeddings with EMBEDDING_MODEL_ID
 // (a Titan Text Embeddings v2 body per input), in OpenAI's list shape.
-func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
-	rec := logOf(r)
-	body, e := h.cfg.readJSONBody(w, r)
+func (d *dialect) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
+	cfg := d.h.Config()
+	rec := streaming.LogOf(r)
+	body, e := cfg.ReadJSON(w, r)
 	var req embeddingsRequest
 	if e == nil {
-		e = decodeLenient(body, &req)
+		e = streaming.DecodeLenient(body, &req)
 	}
 	var inputs []string
 	if e == nil {
-		inputs, e = h.cfg.checkEmbeddings(&req)
+		inputs, e = checkEmbeddings(cfg, &req)
 	}
 	if e != nil {
-		writeError(w, rec, e)
+		streaming.WriteError(w, r, e)
 		return
 	}
-	rec.model, rec.format = h.cfg.EmbeddingModelID, "json"
-	dims := valueOr(req.Dimensions, 1024)
+	rec.SetModel(cfg.EmbeddingModelID, "json")
+	dims := streaming.ValueOr(req.Dimensions, 1024)
 	vectors := make([][]float64, len(inputs))
 	tokens := make([]int, len(inputs))
-	errs := make([]*Error, len(inputs))
+	errs := make([]*streaming.Error, len(inputs))
 	sem := make(chan struct{}, embeddingConcurrency)
 	var wg sync.WaitGroup
 	for i, text := range inputs {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			vectors[i], tokens[i], errs[i] = h.embed(r, text, dims)
+			vectors[i], tokens[i], errs[i] = d.embed(r, text, dims)
 		})
 	}
 	wg.Wait()
 	for _, e := range errs {
 		if e != nil {
-			writeError(w, rec, e)
+			streaming.WriteError(w, r, e)
 			return
 		}
 	}
@@ -75,54 +78,54 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 		}
 		data[i] = map[string]any{"object": "embedding", "index": i, "embedding": embedding}
 	}
-	rec.inputTokens = total
-	writeJSON(w, http.StatusOK, map[string]any{
-		"object": "list", "data": data, "model": h.cfg.EmbeddingModelID,
+	rec.SetTokens(total, 0)
+	streaming.WriteJSON(w, http.StatusOK, map[string]any{
+		"object": "list", "data": data, "model": cfg.EmbeddingModelID,
 		"usage": map[string]int{"prompt_tokens": total, "total_tokens": total},
 	})
 }
 
-func (cfg *Config) checkEmbeddings(req *embeddingsRequest) ([]string, *Error) {
+func checkEmbeddings(cfg *streaming.Config, req *embeddingsRequest) ([]string, *streaming.Error) {
 	if cfg.EmbeddingModelID == "" {
-		return nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeNotConfigured,
+		return nil, &streaming.Error{Status: http.StatusServiceUnavailable, Code: streaming.CodeNotConfigured,
 			Message: "embeddings are off on this gateway (the operator sets EMBEDDING_MODEL_ID)"}
 	}
 	if req.Model != "" && req.Model != cfg.EmbeddingModelID {
-		return nil, &Error{Status: http.StatusForbidden, Code: CodeModelNotAllowed, Param: "model",
-			Message: fmt.Sprintf("model %q is not allowed here; the embedding model is %s", truncate(req.Model, 200), cfg.EmbeddingModelID)}
+		return nil, &streaming.Error{Status: http.StatusForbidden, Code: streaming.CodeModelNotAllowed, Param: "model",
+			Message: fmt.Sprintf("model %q is not allowed here; the embedding model is %s", streaming.Truncate(req.Model, 200), cfg.EmbeddingModelID)}
 	}
 	var inputs []string
 	var one string
 	switch {
 	case len(req.Input) == 0 || string(req.Input) == "null":
-		return nil, invalidParam("input", "input is required: a string or an array of up to %d strings", maxEmbeddingInputs)
+		return nil, streaming.InvalidParam("input", "input is required: a string or an array of up to %d strings", maxEmbeddingInputs)
 	case json.Unmarshal(req.Input, &one) == nil:
 		inputs = []string{one}
 	case json.Unmarshal(req.Input, &inputs) != nil:
-		return nil, invalidParam("input", "input must be a string or an array of strings (token arrays are not supported)")
+		return nil, streaming.InvalidParam("input", "input must be a string or an array of strings (token arrays are not supported)")
 	}
 	if len(inputs) == 0 || len(inputs) > maxEmbeddingInputs {
-		return nil, invalidParam("input", "input must hold 1 to %d strings (got %d)", maxEmbeddingInputs, len(inputs))
+		return nil, streaming.InvalidParam("input", "input must hold 1 to %d strings (got %d)", maxEmbeddingInputs, len(inputs))
 	}
 	for i, s := range inputs {
 		if n := utf8.RuneCountInString(s); n == 0 || n > maxEmbeddingChars {
-			return nil, invalidParam("input", "input[%d] must be 1 to %d characters long (got %d)", i, maxEmbeddingChars, n)
+			return nil, streaming.InvalidParam("input", "input[%d] must be 1 to %d characters long (got %d)", i, maxEmbeddingChars, n)
 		}
 	}
 	if d := req.Dimensions; d != nil && *d != 256 && *d != 512 && *d != 1024 {
-		return nil, invalidParam("dimensions", "dimensions must be 256, 512 or 1024 (got %d)", *d)
+		return nil, streaming.InvalidParam("dimensions", "dimensions must be 256, 512 or 1024 (got %d)", *d)
 	}
 	switch req.EncodingFormat {
 	case "", "float", "base64":
 	default:
-		return nil, invalidParam("encoding_format", `encoding_format must be "float" or "base64" (got %q)`, truncate(req.EncodingFormat, 20))
+		return nil, streaming.InvalidParam("encoding_format", `encoding_format must be "float" or "base64" (got %q)`, streaming.Truncate(req.EncodingFormat, 20))
 	}
 	return inputs, nil
 }
 
-func (h *Handler) embed(r *http.Request, text string, dims int) ([]float64, int, *Error) {
+func (d *dialect) embed(r *http.Request, text string, dims int) ([]float64, int, *streaming.Error) {
 	body, _ := json.Marshal(map[string]any{"inputText": text, "dimensions": dims, "normalize": true})
-	out, e := h.invokeJSON(r, h.cfg.EmbeddingModelID, body)
+	out, e := d.h.InvokeJSON(r, d.h.Config().EmbeddingModelID, body)
 	if e != nil {
 		return nil, 0, e
 	}
@@ -131,7 +134,7 @@ func (h *Handler) embed(r *http.Request, text string, dims int) ([]float64, int,
 		InputTextTokenCount int       `json:"inputTextTokenCount"`
 	}
 	if err := json.Unmarshal(out.Body, &resp); err != nil || len(resp.Embedding) == 0 {
-		return nil, 0, &Error{Status: http.StatusBadGateway, Code: CodeUpstreamError, Message: "the embedding model's answer could not be read"}
+		return nil, 0, &streaming.Error{Status: http.StatusBadGateway, Code: streaming.CodeUpstreamError, Message: "the embedding model's answer could not be read"}
 	}
 	return resp.Embedding, resp.InputTextTokenCount, nil
 }

@@ -1,4 +1,4 @@
-package streaming
+package original
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	bedrocktypes "github.com/aws/aws-sdk-go-v2/service/bedrock/types"
+
+	"github.com/streamgate/streamgate/streaming"
 )
 
 // foundationModel is one entry of GET /models.
@@ -82,25 +84,25 @@ var (
 // serveModels answers GET /models: Bedrock's foundation models, filtered
 // by provider, outputModality and inferenceType, each marked with whether
 // this gateway allows it.
-func (h *Handler) serveModels(w http.ResponseWriter, r *http.Request) {
-	rec := logOf(r)
+func (d *dialect) serveModels(w http.ResponseWriter, r *http.Request) {
+	control := d.h.Upstreams().Control
 	in, e := listModelsInput(r)
-	if e == nil && h.up.Control == nil {
-		e = &Error{Status: http.StatusServiceUnavailable, Code: CodeNotConfigured, Message: "model listing is not configured on this gateway"}
+	if e == nil && control == nil {
+		e = &streaming.Error{Status: http.StatusServiceUnavailable, Code: streaming.CodeNotConfigured, Message: "model listing is not configured on this gateway"}
 	}
 	if e != nil {
-		writeError(w, rec, e)
+		streaming.WriteError(w, r, e)
 		return
 	}
 	key := fmt.Sprintf("%s|%s|%s", aws.ToString(in.ByProvider), in.ByOutputModality, in.ByInferenceType)
-	models, cached := h.models.get(key)
+	models, cached := d.models.get(key)
 	if !cached {
 		var out *bedrock.ListFoundationModelsOutput
-		if e := h.upstreamCall(r, func(ctx context.Context) (err error) {
-			out, err = h.up.Control.ListFoundationModels(ctx, in)
+		if e := d.h.UpstreamCall(r, func(ctx context.Context) (err error) {
+			out, err = control.ListFoundationModels(ctx, in)
 			return err
 		}); e != nil {
-			writeError(w, rec, e)
+			streaming.WriteError(w, r, e)
 			return
 		}
 		models = make([]foundationModel, 0, len(out.ModelSummaries))
@@ -114,15 +116,15 @@ func (h *Handler) serveModels(w http.ResponseWriter, r *http.Request) {
 				Streaming:        aws.ToBool(m.ResponseStreamingSupported),
 			})
 		}
-		h.models.put(key, models)
+		d.models.put(key, models)
 	}
 	answer := make([]foundationModel, len(models))
 	for i, m := range models {
-		m.Allowed = h.cfg.allows(m.ModelID)
+		m.Allowed = d.h.Config().AllowsFoundationModel(m.ModelID)
 		answer[i] = m
 	}
 	w.Header().Set("X-Cache", map[bool]string{true: "hit", false: "miss"}[cached])
-	writeJSON(w, http.StatusOK, map[string]any{"models": answer})
+	streaming.WriteJSON(w, http.StatusOK, map[string]any{"models": answer})
 }
 
 func modalities(in []bedrocktypes.ModelModality) []string {
@@ -133,47 +135,33 @@ func modalities(in []bedrocktypes.ModelModality) []string {
 	return out
 }
 
-// allows reports whether ALLOWED_MODELS names the foundation model id, or
-// an inference profile of it ("us." + id) or an ARN ending in it.
-func (cfg *Config) allows(modelID string) bool {
-	for _, a := range cfg.AllowedModels {
-		if i := strings.LastIndexByte(a, '/'); i >= 0 {
-			a = a[i+1:]
-		}
-		if a == modelID || strings.HasSuffix(a, "."+modelID) && !strings.Contains(strings.TrimSuffix(a, "."+modelID), ".") {
-			return true
-		}
-	}
-	return false
-}
-
-func listModelsInput(r *http.Request) (*bedrock.ListFoundationModelsInput, *Error) {
+func listModelsInput(r *http.Request) (*bedrock.ListFoundationModelsInput, *streaming.Error) {
 	in := &bedrock.ListFoundationModelsInput{}
 	for name, values := range r.URL.Query() {
 		if len(values) != 1 {
-			return nil, invalidParam(name, "give %s once", truncate(name, 40))
+			return nil, streaming.InvalidParam(name, "give %s once", streaming.Truncate(name, 40))
 		}
 		v := strings.TrimSpace(values[0])
 		switch name {
 		case "provider":
 			if v == "" || len(v) > 64 || strings.ContainsAny(v, "\x00\r\n") {
-				return nil, invalidParam(name, "provider must be 1 to 64 characters, such as Anthropic or Amazon")
+				return nil, streaming.InvalidParam(name, "provider must be 1 to 64 characters, such as Anthropic or Amazon")
 			}
 			in.ByProvider = aws.String(v)
 		case "outputModality":
 			v = strings.ToUpper(v)
 			if !slices.Contains(outputModalities, v) {
-				return nil, invalidParam(name, "outputModality must be TEXT, IMAGE or EMBEDDING (got %q)", truncate(values[0], 40))
+				return nil, streaming.InvalidParam(name, "outputModality must be TEXT, IMAGE or EMBEDDING (got %q)", streaming.Truncate(values[0], 40))
 			}
 			in.ByOutputModality = bedrocktypes.ModelModality(v)
 		case "inferenceType":
 			v = strings.ToUpper(v)
 			if !slices.Contains(inferenceTypes, v) {
-				return nil, invalidParam(name, "inferenceType must be ON_DEMAND or PROVISIONED (got %q)", truncate(values[0], 40))
+				return nil, streaming.InvalidParam(name, "inferenceType must be ON_DEMAND or PROVISIONED (got %q)", streaming.Truncate(values[0], 40))
 			}
 			in.ByInferenceType = bedrocktypes.InferenceType(v)
 		default:
-			return nil, invalidParam(name, "unknown query parameter %q; known: provider, outputModality, inferenceType", truncate(name, 40))
+			return nil, streaming.InvalidParam(name, "unknown query parameter %q; known: provider, outputModality, inferenceType", streaming.Truncate(name, 40))
 		}
 	}
 	return in, nil

@@ -1,4 +1,4 @@
-package streaming
+package openai
 
 import (
 	"context"
@@ -16,7 +16,9 @@ import (
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/packages/ssestream"
 
+	"github.com/streamgate/streamgate/streaming"
 	"github.com/streamgate/streamgate/streaming/emulator"
+	"github.com/streamgate/streamgate/streaming/gatewaytest"
 	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
@@ -41,7 +43,7 @@ func userMessage(text string) openai.ChatCompletionNewParams {
 // emulator made it, finish_reason stop, and the usage chunk when asked.
 func TestOpenAIStreaming(t *testing.T) {
 	t.Parallel()
-	gw := newTestGateway(t, emulator.Options{TokensPerSecond: testRate}, testConfig(), nil)
+	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 100}, testConfig(), nil)
 	client := openAIClient(gw.url)
 	const prompt = "Explain server-sent events"
 	deltas, _ := emulator.Answer("emulator.steady-v1", prompt, 0)
@@ -92,7 +94,7 @@ func TestOpenAIStreaming(t *testing.T) {
 	if filled := streamtest.WindowsWithArrivals(at, 10); filled < 8 {
 		t.Errorf("the answer arrived in %d of 10 time windows; want it spread out", filled)
 	}
-	records := waitIdle(t, gw.emu)
+	records := gatewaytest.WaitIdle(t, gw.emu)
 	if len(records) != 1 || records[0].Operation != "ConverseStream" {
 		t.Errorf("emulator records %+v; want one ConverseStream", records)
 	}
@@ -124,7 +126,7 @@ func TestOpenAINonStreaming(t *testing.T) {
 		got.Choices[0].FinishReason != "length" || got.Usage.CompletionTokens != 7 || got.Model != "emulator.steady-v1" {
 		t.Errorf("completion %+v; want the 7-token answer, finish length", got)
 	}
-	records := waitIdle(t, gw.emu)
+	records := gatewaytest.WaitIdle(t, gw.emu)
 	if len(records) != 1 || records[0].Operation != "Converse" {
 		t.Errorf("emulator records %+v; want one Converse", records)
 	}
@@ -149,12 +151,12 @@ func TestOpenAIErrors(t *testing.T) {
 		wantCode   string
 		wantParam  string
 	}{
-		{"no key", openAIClient(gw.url), nil, 401, "authentication_error", CodeUnauthorized, ""},
-		{"n above 1", authed, func(p *openai.ChatCompletionNewParams) { p.N = openai.Int(2) }, 400, "invalid_request_error", CodeInvalidRequest, "n"},
-		{"logprobs", authed, func(p *openai.ChatCompletionNewParams) { p.Logprobs = openai.Bool(true) }, 400, "invalid_request_error", CodeInvalidRequest, "logprobs"},
-		{"model not allowed", authed, func(p *openai.ChatCompletionNewParams) { p.Model = "gpt-4o" }, 403, "invalid_request_error", CodeModelNotAllowed, "model"},
-		{"throttled", authed, func(p *openai.ChatCompletionNewParams) { p.Model = "emulator.throttle-v1" }, 429, "rate_limit_error", CodeThrottled, ""},
-		{"model failure", authed, func(p *openai.ChatCompletionNewParams) { p.Model = "emulator.midstream-error-v1" }, 502, "api_error", CodeUpstreamError, ""},
+		{"no key", openAIClient(gw.url), nil, 401, "authentication_error", streaming.CodeUnauthorized, ""},
+		{"n above 1", authed, func(p *openai.ChatCompletionNewParams) { p.N = openai.Int(2) }, 400, "invalid_request_error", streaming.CodeInvalidRequest, "n"},
+		{"logprobs", authed, func(p *openai.ChatCompletionNewParams) { p.Logprobs = openai.Bool(true) }, 400, "invalid_request_error", streaming.CodeInvalidRequest, "logprobs"},
+		{"model not allowed", authed, func(p *openai.ChatCompletionNewParams) { p.Model = "gpt-4o" }, 403, "invalid_request_error", streaming.CodeModelNotAllowed, "model"},
+		{"throttled", authed, func(p *openai.ChatCompletionNewParams) { p.Model = "emulator.throttle-v1" }, 429, "rate_limit_error", streaming.CodeThrottled, ""},
+		{"model failure", authed, func(p *openai.ChatCompletionNewParams) { p.Model = "emulator.midstream-error-v1" }, 502, "api_error", streaming.CodeUpstreamError, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,14 +187,14 @@ func TestOpenAIErrors(t *testing.T) {
 			chunks++
 		}
 		var streamErr *ssestream.StreamError
-		if !errors.As(stream.Err(), &streamErr) || !strings.Contains(streamErr.Message, CodeUpstreamError) || chunks == 0 {
+		if !errors.As(stream.Err(), &streamErr) || !strings.Contains(streamErr.Message, streaming.CodeUpstreamError) || chunks == 0 {
 			t.Errorf("after %d chunks: %v; want a stream error carrying upstream_error", chunks, stream.Err())
 		}
 		if strings.Contains(string(streamErr.Event.Data), "[DONE]") {
 			t.Error("a failed stream sent [DONE]")
 		}
 	})
-	for _, r := range waitIdle(t, gw.emu) {
+	for _, r := range gatewaytest.WaitIdle(t, gw.emu) {
 		if r.ModelID == "emulator.steady-v1" {
 			t.Errorf("a refused request reached the emulator: %+v", r)
 		}
@@ -212,7 +214,7 @@ func TestOpenAIDisconnectCancelsBedrock(t *testing.T) {
 	}
 	cancel()
 	stream.Close()
-	records := waitIdle(t, gw.emu)
+	records := gatewaytest.WaitIdle(t, gw.emu)
 	if len(records) != 1 || records[0].Outcome != "cancelled" || records[0].DeltasSent > 200 {
 		t.Errorf("emulator records %+v; want the long answer cancelled early", records)
 	}
@@ -230,84 +232,84 @@ func TestChatMapping(t *testing.T) {
 	tests := []struct {
 		name string
 		body string
-		want func(c *call) string // "" when c is right
+		want func(c *streaming.Call) string // "" when c is right
 	}{
 		{"system and developer become system text after the operator's", `{"messages":[{"role":"system","content":"be brief"},{"role":"developer","content":[{"type":"text","text":"use lists"}]},{"role":"user","content":"hi"}]}`,
-			func(c *call) string {
-				return diffSystem(c.system, "operator rules", "be brief", "use lists")
+			func(c *streaming.Call) string {
+				return diffSystem(c.System, "operator rules", "be brief", "use lists")
 			}},
 		{"consecutive user messages merged", `{"messages":[{"role":"user","content":"a"},{"role":"user","content":"b"}]}`,
-			func(c *call) string {
-				if len(c.messages) != 1 || len(c.messages[0].Content) != 2 {
+			func(c *streaming.Call) string {
+				if len(c.Messages) != 1 || len(c.Messages[0].Content) != 2 {
 					return "want one user turn with two blocks"
 				}
 				return ""
 			}},
 		{"tool call and result", `{"messages":[{"role":"user","content":"weather?"},{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Oslo\"}"}}]},{"role":"tool","tool_call_id":"call_1","content":"rain"}],"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}],"tool_choice":"required"}`,
-			func(c *call) string {
-				if len(c.messages) != 3 {
+			func(c *streaming.Call) string {
+				if len(c.Messages) != 3 {
 					return "want user, assistant, user"
 				}
-				use, ok := c.messages[1].Content[0].(*types.ContentBlockMemberToolUse)
+				use, ok := c.Messages[1].Content[0].(*types.ContentBlockMemberToolUse)
 				if !ok || *use.Value.ToolUseId != "call_1" || *use.Value.Name != "get_weather" || docJSON(use.Value.Input) != `{"city":"Oslo"}` {
 					return "assistant turn is not the toolUse block"
 				}
-				res, ok := c.messages[2].Content[0].(*types.ContentBlockMemberToolResult)
+				res, ok := c.Messages[2].Content[0].(*types.ContentBlockMemberToolResult)
 				if !ok || *res.Value.ToolUseId != "call_1" {
 					return "tool message is not a toolResult in a user turn"
 				}
-				if _, any := c.tools.ToolChoice.(*types.ToolChoiceMemberAny); !any || len(c.tools.Tools) != 1 {
+				if _, any := c.Tools.ToolChoice.(*types.ToolChoiceMemberAny); !any || len(c.Tools.Tools) != 1 {
 					return "tool_choice required is not Bedrock's any"
 				}
 				return ""
 			}},
 		{"tool_choice none sends no toolConfig", `{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"none"}`,
-			func(c *call) string {
-				if c.tools != nil {
+			func(c *streaming.Call) string {
+				if c.Tools != nil {
 					return "toolConfig sent"
 				}
 				return ""
 			}},
 		{"forced tool", `{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"f"}}}`,
-			func(c *call) string {
-				if tc, ok := c.tools.ToolChoice.(*types.ToolChoiceMemberTool); !ok || *tc.Value.Name != "f" {
+			func(c *streaming.Call) string {
+				if tc, ok := c.Tools.ToolChoice.(*types.ToolChoiceMemberTool); !ok || *tc.Value.Name != "f" {
 					return "want toolChoice tool f"
 				}
 				return ""
 			}},
 		{"image part", `{"messages":[{"role":"user","content":[{"type":"text","text":"what is this"},{"type":"image_url","image_url":{"url":"` + png + `"}}]}]}`,
-			func(c *call) string {
-				img, ok := c.messages[0].Content[1].(*types.ContentBlockMemberImage)
+			func(c *streaming.Call) string {
+				img, ok := c.Messages[0].Content[1].(*types.ContentBlockMemberImage)
 				if !ok || img.Value.Format != types.ImageFormatPng || len(img.Value.Source.(*types.ImageSourceMemberBytes).Value) != 8 {
 					return "want a png image block of 8 bytes"
 				}
 				return ""
 			}},
 		{"sampling: max_completion_tokens wins, clamped; stop string", `{"messages":[{"role":"user","content":"hi"}],"max_tokens":5,"max_completion_tokens":99999,"temperature":0.3,"top_p":0.8,"stop":"END"}`,
-			func(c *call) string {
-				ic := c.inference
+			func(c *streaming.Call) string {
+				ic := c.Inference
 				if *ic.MaxTokens != 8192 || *ic.Temperature != 0.3 || *ic.TopP != 0.8 || !cmp.Equal(ic.StopSequences, []string{"END"}) {
 					return "sampling not mapped"
 				}
 				return ""
 			}},
 		{"reasoning_effort on Claude", `{"model":"us.anthropic.claude-sonnet-4-20250514-v1:0","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"medium","temperature":0.2}`,
-			func(c *call) string {
-				if docJSON(c.additional) != `{"thinking":{"budget_tokens":4096,"type":"enabled"}}` || c.inference.Temperature != nil {
-					return "want thinking budget 4096 and no temperature, got " + docJSON(c.additional)
+			func(c *streaming.Call) string {
+				if docJSON(c.Additional) != `{"thinking":{"budget_tokens":4096,"type":"enabled"}}` || c.Inference.Temperature != nil {
+					return "want thinking budget 4096 and no temperature, got " + docJSON(c.Additional)
 				}
 				return ""
 			}},
 		{"unknown fields ignored", `{"messages":[{"role":"user","content":"hi"}],"user":"u1","store":false,"metadata":{"a":"b"},"parallel_tool_calls":true,"n":1}`,
-			func(c *call) string { return "" }},
+			func(c *streaming.Call) string { return "" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var req chatRequest
-			if e := decodeLenient([]byte(tt.body), &req); e != nil {
+			if e := streaming.DecodeLenient([]byte(tt.body), &req); e != nil {
 				t.Fatal(e)
 			}
-			c, e := cfg.chatCall(&req)
+			c, e := chatCall(&cfg, &req)
 			if e != nil {
 				t.Fatalf("refused: %v", e)
 			}
@@ -440,8 +442,8 @@ func TestChatAnswerMapping(t *testing.T) {
 			t.Errorf("finishReason(%q) = %q, want %q", stop, got, want)
 		}
 	}
-	a := &answer{reasoning: "let me think", stopReason: "tool_use", usage: usage{3, 4, 7},
-		toolCalls: []toolCall{{id: "tooluse_1", name: "get_weather", input: []byte(`{"city":"Oslo"}`)}}}
+	a := &streaming.Answer{Reasoning: "let me think", StopReason: "tool_use", Usage: streaming.Usage{InputTokens: 3, OutputTokens: 4, TotalTokens: 7},
+		ToolCalls: []streaming.ToolCall{{ID: "tooluse_1", Name: "get_weather", Input: []byte(`{"city":"Oslo"}`)}}}
 	b, _ := json.Marshal(chatCompletion(chatMeta{id: "chatcmpl-X", model: "m", created: 5}, a))
 	want := `{"choices":[{"finish_reason":"tool_calls","index":0,"logprobs":null,"message":{"role":"assistant","content":null,"reasoning_content":"let me think",` +
 		`"tool_calls":[{"id":"tooluse_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Oslo\"}"}}]}}],` +
@@ -463,7 +465,7 @@ func TestChatWrongTypes(t *testing.T) {
 		`{"messages":[{"role":"user","content":"x"}],"stream_options":"all"}`: `field "stream_options" must be an object`,
 	} {
 		var req chatRequest
-		e := decodeLenient([]byte(body), &req)
+		e := streaming.DecodeLenient([]byte(body), &req)
 		if e == nil || e.Status != 400 || !strings.Contains(e.Message, want) {
 			t.Errorf("%s: %v; want 400 saying %s", body, e, want)
 		}

@@ -1,0 +1,78 @@
+package native
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+
+	"github.com/streamgate/streamgate/streaming"
+	"github.com/streamgate/streamgate/streaming/gatewaytest"
+)
+
+// FuzzReadRequest checks request parsing and policy on arbitrary bodies:
+// it never panics, every rejection is a 4xx with a code and a message, and
+// every accepted request obeys the operator's policy (allowed model, token
+// cap, user-first alternating conversation ending with the user).
+func FuzzReadRequest(f *testing.F) {
+	for _, seed := range []string{
+		`{"prompt":"hello"}`,
+		`{"input":"hi","maxTokens":5000,"temperature":0.2,"topP":0.9,"stopSequences":["END"]}`,
+		`{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"role":"user","content":"c"}],"system":"be brief"}`,
+		`{"messages":[{"role":"assistant","content":"a"}]}`,
+		`{"prompt":"x","modelId":"emulator.fast-v1"}`,
+		`{"prompt":"x","modelId":"other"}`,
+		`{"prompt":"x","maxTokens":-1}`,
+		`{"prompt":"x","temperature":1e308}`,
+		`{"text":"x","messages":null}`,
+		`{"prompt":"\u2028\ud800"}`,
+		`[]`, `null`, `"prompt"`, `{`, ``,
+	} {
+		f.Add([]byte(seed))
+	}
+	cfg := gatewaytest.Config()
+	cfg.MaxTokens = 100
+	cfg.AllowedModels = []string{"emulator.steady-v1", "emulator.fast-v1"}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, apiErr := decodeRequest(body)
+		var c *streaming.Call
+		if apiErr == nil {
+			c, apiErr = streamCall(&cfg, req)
+		}
+		if apiErr != nil {
+			if apiErr.Status < 400 || apiErr.Status > 499 || apiErr.Code == "" || apiErr.Message == "" {
+				t.Fatalf("rejection %+v is not a complete client error", apiErr)
+			}
+			// Messages quote what the client sent (%q), so they stay valid
+			// UTF-8 whatever the body held.
+			if !utf8.ValidString(apiErr.Message) {
+				t.Fatalf("message is not valid UTF-8: %q", apiErr.Message)
+			}
+			if _, err := json.Marshal(apiErr); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		if !slices.Contains(cfg.AllowedModels, c.ModelID) {
+			t.Fatalf("accepted model %q outside the allowlist", c.ModelID)
+		}
+		if c.MaxTokens < 1 || c.MaxTokens > cfg.MaxTokens || int(*c.Inference.MaxTokens) != c.MaxTokens {
+			t.Fatalf("maxTokens %d escapes the cap %d", c.MaxTokens, cfg.MaxTokens)
+		}
+		msgs := c.Messages
+		if len(msgs) == 0 || msgs[len(msgs)-1].Role != types.ConversationRoleUser {
+			t.Fatalf("conversation does not end with the user: %+v", msgs)
+		}
+		for i, m := range msgs {
+			want := types.ConversationRoleUser
+			if i%2 == 1 {
+				want = types.ConversationRoleAssistant
+			}
+			if m.Role != want {
+				t.Fatalf("message %d has role %s", i, m.Role)
+			}
+		}
+	})
+}

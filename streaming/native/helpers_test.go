@@ -1,0 +1,28 @@
+package native
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/streamgate/streamgate/streaming"
+	"github.com/streamgate/streamgate/streaming/emulator"
+	"github.com/streamgate/streamgate/streaming/gatewaytest"
+	"github.com/streamgate/streamgate/streaming/streamtest"
+)
+
+// testGateway is this dialect alone on the core, served over real HTTP in
+// front of the real SDK client and the Bedrock emulator.
+type testGateway struct {
+	emu     *emulator.Emulator
+	handler *streaming.Handler
+	url     string
+	logs    *streamtest.Buffer
+}
+
+func testConfig() streaming.Config { return gatewaytest.Config() }
+
+func newTestGateway(t *testing.T, opts emulator.Options, cfg streaming.Config, wrap func(http.Handler) http.Handler) *testGateway {
+	t.Helper()
+	g := gatewaytest.Start(t, opts, cfg, wrap, Register)
+	return &testGateway{emu: g.Emu, handler: g.Handler, url: g.URL, logs: g.Logs}
+}
