@@ -68,8 +68,9 @@ type FieldNames struct {
 	Model, MaxTokens, Temperature, TopP, Stop string
 }
 
-// CheckModel applies the allowlist to a requested model id; nil means the
-// default model. param names the request's field in errors.
+// CheckModel maps a requested model name through MODEL_ALIASES and
+// applies the allowlist to the Bedrock id it names; nil means the default
+// model. param names the request's field in errors.
 func (cfg *Config) CheckModel(requested *string, param string) (string, *Error) {
 	if requested == nil {
 		return cfg.ModelID, nil
@@ -78,9 +79,16 @@ func (cfg *Config) CheckModel(requested *string, param string) (string, *Error) 
 	if id == "" {
 		return "", InvalidParam(param, "%s is empty; leave it out to use the default model %s", param, cfg.ModelID)
 	}
+	if alias, ok := cfg.ModelAliases[id]; ok {
+		id = alias
+	}
 	if !slices.Contains(cfg.AllowedModels, id) {
+		asked := Truncate(id, 200)
+		if id != strings.TrimSpace(*requested) {
+			asked = Truncate(*requested, 100) + " (" + id + ")"
+		}
 		return "", &Error{Status: http.StatusForbidden, Code: CodeModelNotAllowed, Param: param,
-			Message: fmt.Sprintf("model %q is not allowed here; allowed: %s", Truncate(id, 200), strings.Join(cfg.AllowedModels, ", "))}
+			Message: fmt.Sprintf("model %q is not allowed here; allowed: %s", asked, strings.Join(cfg.AllowedModels, ", "))}
 	}
 	return id, nil
 }

@@ -15,6 +15,9 @@ import (
 type Config struct {
 	ModelID       string   // MODEL_ID: used when a request names no model
 	AllowedModels []string // ALLOWED_MODELS: models a request may name; always contains ModelID
+	// ModelAliases (MODEL_ALIASES, "name=bedrockId,…") map a name clients
+	// send to a Bedrock model id, before ALLOWED_MODELS applies.
+	ModelAliases map[string]string
 	MaxTokens     int      // MAX_TOKENS: the cap on output tokens, and the default
 	Temperature   *float64 // TEMPERATURE: default when the request sets none
 	TopP          *float64 // TOP_P: default when the request sets none
@@ -121,6 +124,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return Config{}, &ConfigError{"ALLOWED_MODELS", getenv("ALLOWED_MODELS"), "must include MODEL_ID " + cfg.ModelID}
 	}
 	var err error
+	if cfg.ModelAliases, err = aliasesSetting(getenv("MODEL_ALIASES")); err != nil {
+		return Config{}, err
+	}
 	if cfg.MaxTokens, err = intSetting(getenv, "MAX_TOKENS", cfg.MaxTokens, 1, 1_000_000); err != nil {
 		return Config{}, err
 	}
@@ -204,6 +210,24 @@ func (cfg *Config) AllowsFoundationModel(modelID string) bool {
 		}
 	}
 	return false
+}
+
+// aliasesSetting reads MODEL_ALIASES: "name=bedrockId" pairs, comma
+// separated.
+func aliasesSetting(v string) (map[string]string, error) {
+	aliases := map[string]string{}
+	for _, pair := range splitList(v) {
+		name, id, ok := strings.Cut(pair, "=")
+		name, id = strings.TrimSpace(name), strings.TrimSpace(id)
+		if !ok || name == "" || id == "" || strings.Contains(id, "=") {
+			return nil, &ConfigError{"MODEL_ALIASES", v, "must be a comma list of name=bedrockModelId pairs"}
+		}
+		if _, twice := aliases[name]; twice {
+			return nil, &ConfigError{"MODEL_ALIASES", v, "names " + name + " twice"}
+		}
+		aliases[name] = id
+	}
+	return aliases, nil
 }
 
 func validHeaderName(h string) bool {

@@ -24,12 +24,13 @@ func TestLoadConfig(t *testing.T) {
 		"BODY_READ_TIMEOUT_SECONDS": "5", "UPSTREAM_HEADER_TIMEOUT_SECONDS": "6", "UPSTREAM_IDLE_TIMEOUT_SECONDS": "7",
 		"CANCEL_TABLE": "cancels", "CANCEL_POLL_SECONDS": "0.5", "IMAGE_MODEL_ID": "img", "IMAGES_BUCKET": "bucket",
 		"PRESIGN_SECONDS": "60", "EMBEDDING_MODEL_ID": "emb", "MODELS_CACHE_SECONDS": "9",
+		"MODEL_ALIASES": "fast = m2, claude-x=us.anthropic.claude-x-v1:0",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Config{
-		ModelID: "m1", AllowedModels: []string{"m1", "m2"}, MaxTokens: 256, Temperature: &half, TopP: &one,
+		ModelID: "m1", AllowedModels: []string{"m1", "m2"}, ModelAliases: map[string]string{"fast": "m2", "claude-x": "us.anthropic.claude-x-v1:0"}, MaxTokens: 256, Temperature: &half, TopP: &one,
 		SystemPrompt: "be kind", MaxBodyBytes: 2048, Heartbeat: 2500 * time.Millisecond, DeadlineMargin: 4 * time.Second,
 		CORSAllowOrigins: []string{"https://a.example", "https://b.example"}, LogLevel: slog.LevelDebug,
 		CORSAllowHeaders: []string{"X-Trace", "x-user"}, APIKeys: []string{"key-aaaaaaaaaaaaaaaa", "key-bbbbbbbbbbbbbbbb"},
@@ -76,6 +77,9 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"presign beyond a week", map[string]string{"MODEL_ID": "m", "PRESIGN_SECONDS": "604801"}, "PRESIGN_SECONDS"},
 		{"models cache negative", map[string]string{"MODEL_ID": "m", "MODELS_CACHE_SECONDS": "-1"}, "MODELS_CACHE_SECONDS"},
 		{"short API key", map[string]string{"MODEL_ID": "m", "API_KEYS": "short"}, "API_KEYS"},
+		{"alias without a model", map[string]string{"MODEL_ID": "m", "MODEL_ALIASES": "fast="}, "MODEL_ALIASES"},
+		{"alias without =", map[string]string{"MODEL_ID": "m", "MODEL_ALIASES": "fast"}, "MODEL_ALIASES"},
+		{"alias named twice", map[string]string{"MODEL_ID": "m", "MODEL_ALIASES": "a=m,a=n"}, "MODEL_ALIASES"},
 		{"bad CORS header name", map[string]string{"MODEL_ID": "m", "CORS_ALLOW_HEADERS": "X-Ok, bad header"}, "CORS_ALLOW_HEADERS"},
 	}
 	for _, tt := range tests {
@@ -89,5 +93,33 @@ func TestLoadConfigRejects(t *testing.T) {
 				t.Errorf("error %q is not one clear line naming %s", msg, tt.wantName)
 			}
 		})
+	}
+}
+
+// TestCheckModelAliases: MODEL_ALIASES maps a name to a Bedrock id before
+// ALLOWED_MODELS applies, and an alias to a model that is not allowed is
+// refused naming both.
+func TestCheckModelAliases(t *testing.T) {
+	cfg, err := LoadConfig(env(map[string]string{"MODEL_ID": "m1", "ALLOWED_MODELS": "m1,m2", "MODEL_ALIASES": "fast=m2,big=m3"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		asked, want, wantErr string
+	}{
+		{"fast", "m2", ""},
+		{"m2", "m2", ""},
+		{" fast ", "m2", ""},
+		{"big", "", `model "big (m3)" is not allowed`},
+		{"m3", "", `model "m3" is not allowed`},
+	}
+	for _, tt := range tests {
+		got, e := cfg.CheckModel(&tt.asked, "model")
+		switch {
+		case tt.wantErr == "" && (e != nil || got != tt.want):
+			t.Errorf("CheckModel(%q) = %q, %v; want %q", tt.asked, got, e, tt.want)
+		case tt.wantErr != "" && (e == nil || e.Status != 403 || !strings.Contains(e.Message, tt.wantErr)):
+			t.Errorf("CheckModel(%q) = %q, %v; want a 403 saying %s", tt.asked, got, e, tt.wantErr)
+		}
 	}
 }

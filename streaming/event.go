@@ -27,11 +27,15 @@ type DoneEvent struct {
 	Timings    Timings
 }
 
-// Usage is an answer's tokens as Bedrock counts them.
+// Usage is an answer's tokens as Bedrock counts them. InputTokens are the
+// tokens read from no cache; the cached ones are counted apart (prompt
+// caching: written to the cache, or read from it).
 type Usage struct {
-	InputTokens  int `json:"inputTokens"`
-	OutputTokens int `json:"outputTokens"`
-	TotalTokens  int `json:"totalTokens"`
+	InputTokens           int `json:"inputTokens"`
+	OutputTokens          int `json:"outputTokens"`
+	TotalTokens           int `json:"totalTokens"`
+	CacheReadInputTokens  int `json:"cacheReadInputTokens,omitempty"`
+	CacheWriteInputTokens int `json:"cacheWriteInputTokens,omitempty"`
 }
 
 // Timings are an answer's times, in milliseconds.

@@ -2,8 +2,11 @@ package streaming
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -23,6 +26,8 @@ type RequestLog struct {
 	clientAborted                  bool
 	aborted                        bool       // the response was cut on purpose (text mode failure)
 	cancelled                      bool       // stopped by DELETE /stream/{id}
+	dropped                        []string   // request fields the gateway could not honour: names, never values
+	user                           string     // a hash of the end user's id a client sent
 	shape                          ErrorShape // the envelope of the request's errors; nil = streamgate's
 	cors                           string     // why CORS headers were not given to an Origin
 }
@@ -50,6 +55,30 @@ func (l *RequestLog) SetModel(model, format string) { l.model, l.format = model,
 // SetCause notes why a request failed, in words for the operator (never
 // for the client).
 func (l *RequestLog) SetCause(cause string) { l.cause = cause }
+
+// maxDropped bounds the names Dropped keeps: a client that sends a
+// thousand unknown fields gets one log line of sensible length.
+const maxDropped = 32
+
+// Dropped names request fields (or betas, or tools) the gateway accepted
+// but could not honour, so that the operator sees what a client asked for
+// in vain. Only names are logged, never values; each is capped.
+func (l *RequestLog) Dropped(names ...string) {
+	for _, n := range names {
+		n = Truncate(n, 60)
+		if len(l.dropped) < maxDropped && !slices.Contains(l.dropped, n) {
+			l.dropped = append(l.dropped, n)
+		}
+	}
+}
+
+// SetUser notes the end user a client named (Anthropic's metadata.user_id,
+// OpenAI's user), as a short hash: enough to tell users apart in the logs,
+// never the id itself.
+func (l *RequestLog) SetUser(id string) {
+	sum := sha256.Sum256([]byte(id))
+	l.user = hex.EncodeToString(sum[:8])
+}
 
 // SetTokens notes the tokens of an answer the relay did not count.
 func (l *RequestLog) SetTokens(input, output int) { l.inputTokens, l.outputTokens = input, output }
@@ -142,6 +171,12 @@ func (h *Handler) logRequest(ctx context.Context, rec *RequestLog) {
 	}
 	if rec.cors != "" {
 		attrs = append(attrs, slog.String("cors", rec.cors))
+	}
+	if len(rec.dropped) > 0 {
+		attrs = append(attrs, slog.Any("dropped", rec.dropped))
+	}
+	if rec.user != "" {
+		attrs = append(attrs, slog.String("user", rec.user))
 	}
 	attrs = append(attrs, slog.Any("_aws", emf{
 		Timestamp: end.UnixMilli(),

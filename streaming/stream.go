@@ -428,5 +428,8 @@ func deref[T any](p *T) T {
 }
 
 func usageOf(u *types.TokenUsage) Usage {
-	return Usage{int(deref(u.InputTokens)), int(deref(u.OutputTokens)), int(deref(u.TotalTokens))}
+	return Usage{
+		InputTokens: int(deref(u.InputTokens)), OutputTokens: int(deref(u.OutputTokens)), TotalTokens: int(deref(u.TotalTokens)),
+		CacheReadInputTokens: int(deref(u.CacheReadInputTokens)), CacheWriteInputTokens: int(deref(u.CacheWriteInputTokens)),
+	}
 }
