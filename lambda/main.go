@@ -61,6 +61,9 @@ func runLambda(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
+	if cfg.DailyTokenBudget > 0 && cfg.BudgetTable == "" {
+		logger.Warn("DAILY_TOKEN_BUDGET is set without BUDGET_TABLE: each instance counts its own tokens, so a key may spend the budget once per instance")
+	}
 	if cfg.CancelTable == "" {
 		logger.Warn("CANCEL_TABLE is not set: DELETE /stream/{id} can stop only streams on the same instance, which on Lambda is none")
 	}
@@ -144,13 +147,18 @@ func newUpstreams(ctx context.Context, cfg streaming.Config, region string, ep e
 		})
 		up.Presign = s3.NewPresignClient(up.S3)
 	}
-	if cfg.CancelTable != "" {
+	if cfg.CancelTable != "" || cfg.BudgetTable != "" {
 		db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 			if ep.dynamodb != "" {
 				o.BaseEndpoint = aws.String(ep.dynamodb)
 			}
 		})
-		up.Cancels = streaming.NewDynamoCancelStore(db, cfg.CancelTable)
+		if cfg.CancelTable != "" {
+			up.Cancels = streaming.NewDynamoCancelStore(db, cfg.CancelTable)
+		}
+		if cfg.BudgetTable != "" {
+			up.Budgets = streaming.NewDynamoBudgetStore(db, cfg.BudgetTable)
+		}
 	}
 	return up, nil
 }

@@ -187,7 +187,7 @@ func (h *Handler) Cancel(w http.ResponseWriter, r *http.Request, id string) {
 			Message: "a request id is 1 to 128 letters, digits, - or _ (the X-Request-Id of the answer)"})
 		return
 	}
-	outcome, apiErr := h.cancels.request(r.Context(), id, callerKeyHash(r))
+	outcome, apiErr := h.cancels.request(r.Context(), id, rec.keyHash)
 	if apiErr != nil {
 		writeError(w, rec, apiErr)
 		return

@@ -18,12 +18,12 @@ type Config struct {
 	// ModelAliases (MODEL_ALIASES, "name=bedrockId,…") map a name clients
 	// send to a Bedrock model id, before ALLOWED_MODELS applies.
 	ModelAliases map[string]string
-	MaxTokens     int      // MAX_TOKENS: the cap on output tokens, and the default
-	Temperature   *float64 // TEMPERATURE: default when the request sets none
-	TopP          *float64 // TOP_P: default when the request sets none
-	SystemPrompt  string   // SYSTEM_PROMPT: always sent, before the request's own system text
-	MaxBodyBytes  int64    // MAX_BODY_BYTES
-	Heartbeat     time.Duration
+	MaxTokens    int      // MAX_TOKENS: the cap on output tokens, and the default
+	Temperature  *float64 // TEMPERATURE: default when the request sets none
+	TopP         *float64 // TOP_P: default when the request sets none
+	SystemPrompt string   // SYSTEM_PROMPT: always sent, before the request's own system text
+	MaxBodyBytes int64    // MAX_BODY_BYTES
+	Heartbeat    time.Duration
 	// DeadlineMargin is how long before the invocation deadline (the request
 	// context's deadline, set by Lambda) the gateway ends a stream itself
 	// with an explicit error, rather than being frozen mid-token.
@@ -63,6 +63,32 @@ type Config struct {
 	PresignExpiry    time.Duration // PRESIGN_SECONDS: how long an image URL works
 	EmbeddingModelID string        // EMBEDDING_MODEL_ID: /v1/embeddings; empty = off
 	ModelsCache      time.Duration // MODELS_CACHE_SECONDS: how long GET /models reuses Bedrock's list
+
+	// DailyTokenBudget (DAILY_TOKEN_BUDGET) is what each API key may spend
+	// a UTC day, in tokens (input plus output); 0 = no budget.
+	DailyTokenBudget int64
+	// BudgetTable (BUDGET_TABLE) is the DynamoDB table that holds the
+	// counters and per-key budgets; empty = counters in this process.
+	BudgetTable string
+	// ModelFallbacks (MODEL_FALLBACKS, "primary=fb1|fb2,…") are the models
+	// tried, in order, when a model is throttled or unavailable before
+	// the first byte of its answer.
+	ModelFallbacks map[string][]string
+	// Guardrail (GUARDRAIL_ID, GUARDRAIL_VERSION, GUARDRAIL_STREAM_MODE)
+	// is attached to every Converse and ConverseStream call; nil = none.
+	Guardrail *Guardrail
+	// PromptCache (PROMPT_CACHE) is "auto" to add cache points after the
+	// system prompt and the tools for the models that cache, or "" (off).
+	PromptCache string
+}
+
+// Guardrail is a Bedrock guardrail the gateway applies.
+type Guardrail struct {
+	ID, Version string
+	// StreamMode is Bedrock's streamProcessingMode: "sync" holds text
+	// back until the guardrail has seen it, "async" streams it at once
+	// and may end the answer after text went out.
+	StreamMode string
 }
 
 // Defaults for settings the operator leaves unset.
@@ -187,6 +213,25 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	cfg.CancelTable = strings.TrimSpace(getenv("CANCEL_TABLE"))
+	budget, err := intSetting(getenv, "DAILY_TOKEN_BUDGET", 0, 0, 1<<50)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.DailyTokenBudget = int64(budget)
+	cfg.BudgetTable = strings.TrimSpace(getenv("BUDGET_TABLE"))
+	if cfg.ModelFallbacks, err = ParseModelFallbacks(getenv("MODEL_FALLBACKS"), cfg.AllowedModels); err != nil {
+		return Config{}, err
+	}
+	if cfg.Guardrail, err = guardrailSetting(getenv); err != nil {
+		return Config{}, err
+	}
+	switch cfg.PromptCache = strings.ToLower(strings.TrimSpace(getenv("PROMPT_CACHE"))); cfg.PromptCache {
+	case "", "auto":
+	case "off", "none":
+		cfg.PromptCache = ""
+	default:
+		return Config{}, &ConfigError{"PROMPT_CACHE", getenv("PROMPT_CACHE"), "must be auto or off"}
+	}
 	cfg.ImageModelID = strings.TrimSpace(getenv("IMAGE_MODEL_ID"))
 	cfg.ImagesBucket = strings.TrimSpace(getenv("IMAGES_BUCKET"))
 	cfg.EmbeddingModelID = strings.TrimSpace(getenv("EMBEDDING_MODEL_ID"))
@@ -228,6 +273,62 @@ func aliasesSetting(v string) (map[string]string, error) {
 		aliases[name] = id
 	}
 	return aliases, nil
+}
+
+// ParseModelFallbacks reads MODEL_FALLBACKS: "primary=fb1|fb2" entries,
+// comma separated; every fallback must be an allowed model.
+func ParseModelFallbacks(v string, allowed []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, entry := range splitList(v) {
+		primary, list, ok := strings.Cut(entry, "=")
+		primary = strings.TrimSpace(primary)
+		if !ok || primary == "" {
+			return nil, &ConfigError{"MODEL_FALLBACKS", v, "must be a comma list of primary=fallback1|fallback2 entries"}
+		}
+		if _, twice := out[primary]; twice {
+			return nil, &ConfigError{"MODEL_FALLBACKS", v, "names " + primary + " twice"}
+		}
+		var fbs []string
+		for fb := range strings.SplitSeq(list, "|") {
+			fb = strings.TrimSpace(fb)
+			switch {
+			case fb == "":
+				return nil, &ConfigError{"MODEL_FALLBACKS", v, "has an empty fallback for " + primary}
+			case fb == primary || slices.Contains(fbs, fb):
+				return nil, &ConfigError{"MODEL_FALLBACKS", v, "names " + fb + " twice for " + primary}
+			case !slices.Contains(allowed, fb):
+				return nil, &ConfigError{"MODEL_FALLBACKS", v, "names " + fb + ", which ALLOWED_MODELS does not allow"}
+			}
+			fbs = append(fbs, fb)
+		}
+		out[primary] = fbs
+	}
+	return out, nil
+}
+
+// guardrailSetting reads GUARDRAIL_ID, GUARDRAIL_VERSION and
+// GUARDRAIL_STREAM_MODE: an id needs a version (a number or DRAFT).
+func guardrailSetting(getenv func(string) string) (*Guardrail, error) {
+	id, version := strings.TrimSpace(getenv("GUARDRAIL_ID")), strings.TrimSpace(getenv("GUARDRAIL_VERSION"))
+	mode := strings.ToLower(strings.TrimSpace(getenv("GUARDRAIL_STREAM_MODE")))
+	switch {
+	case id == "" && version == "" && mode == "":
+		return nil, nil
+	case id == "":
+		return nil, &ConfigError{"GUARDRAIL_ID", "", "is required when GUARDRAIL_VERSION or GUARDRAIL_STREAM_MODE is set"}
+	case version == "":
+		return nil, &ConfigError{"GUARDRAIL_VERSION", "", "is required with GUARDRAIL_ID (a version number, or DRAFT)"}
+	case version != "DRAFT" && strings.Trim(version, "0123456789") != "":
+		return nil, &ConfigError{"GUARDRAIL_VERSION", version, "must be a version number or DRAFT"}
+	}
+	switch mode {
+	case "":
+		mode = "sync"
+	case "sync", "async":
+	default:
+		return nil, &ConfigError{"GUARDRAIL_STREAM_MODE", mode, "must be sync or async"}
+	}
+	return &Guardrail{ID: id, Version: version, StreamMode: mode}, nil
 }
 
 func validHeaderName(h string) bool {

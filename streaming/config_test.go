@@ -24,7 +24,9 @@ func TestLoadConfig(t *testing.T) {
 		"BODY_READ_TIMEOUT_SECONDS": "5", "UPSTREAM_HEADER_TIMEOUT_SECONDS": "6", "UPSTREAM_IDLE_TIMEOUT_SECONDS": "7",
 		"CANCEL_TABLE": "cancels", "CANCEL_POLL_SECONDS": "0.5", "IMAGE_MODEL_ID": "img", "IMAGES_BUCKET": "bucket",
 		"PRESIGN_SECONDS": "60", "EMBEDDING_MODEL_ID": "emb", "MODELS_CACHE_SECONDS": "9",
-		"MODEL_ALIASES": "fast = m2, claude-x=us.anthropic.claude-x-v1:0",
+		"MODEL_ALIASES":      "fast = m2, claude-x=us.anthropic.claude-x-v1:0",
+		"DAILY_TOKEN_BUDGET": "50000", "BUDGET_TABLE": "budgets", "MODEL_FALLBACKS": "m1=m2",
+		"GUARDRAIL_ID": "gr-1", "GUARDRAIL_VERSION": "3", "GUARDRAIL_STREAM_MODE": "ASYNC", "PROMPT_CACHE": "auto",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +39,8 @@ func TestLoadConfig(t *testing.T) {
 		BodyReadTimeout: 5 * time.Second, UpstreamHeaderTimeout: 6 * time.Second, UpstreamIdleTimeout: 7 * time.Second,
 		CancelTable: "cancels", CancelPoll: 500 * time.Millisecond, ImageModelID: "img", ImagesBucket: "bucket",
 		PresignExpiry: time.Minute, EmbeddingModelID: "emb", ModelsCache: 9 * time.Second,
+		DailyTokenBudget: 50000, BudgetTable: "budgets", ModelFallbacks: map[string][]string{"m1": {"m2"}},
+		Guardrail: &Guardrail{ID: "gr-1", Version: "3", StreamMode: "async"}, PromptCache: "auto",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("LoadConfig mismatch (-want +got):\n%s", diff)
@@ -80,6 +84,17 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"alias without a model", map[string]string{"MODEL_ID": "m", "MODEL_ALIASES": "fast="}, "MODEL_ALIASES"},
 		{"alias without =", map[string]string{"MODEL_ID": "m", "MODEL_ALIASES": "fast"}, "MODEL_ALIASES"},
 		{"alias named twice", map[string]string{"MODEL_ID": "m", "MODEL_ALIASES": "a=m,a=n"}, "MODEL_ALIASES"},
+		{"budget not a number", map[string]string{"MODEL_ID": "m", "DAILY_TOKEN_BUDGET": "lots"}, "DAILY_TOKEN_BUDGET"},
+		{"budget negative", map[string]string{"MODEL_ID": "m", "DAILY_TOKEN_BUDGET": "-5"}, "DAILY_TOKEN_BUDGET"},
+		{"fallback not allowed", map[string]string{"MODEL_ID": "m", "MODEL_FALLBACKS": "m=other"}, "MODEL_FALLBACKS"},
+		{"fallback to itself", map[string]string{"MODEL_ID": "m", "ALLOWED_MODELS": "m,n", "MODEL_FALLBACKS": "m=n|m"}, "MODEL_FALLBACKS"},
+		{"fallback empty", map[string]string{"MODEL_ID": "m", "ALLOWED_MODELS": "m,n", "MODEL_FALLBACKS": "m=n|"}, "MODEL_FALLBACKS"},
+		{"fallbacks without =", map[string]string{"MODEL_ID": "m", "ALLOWED_MODELS": "m,n", "MODEL_FALLBACKS": "m"}, "MODEL_FALLBACKS"},
+		{"guardrail without version", map[string]string{"MODEL_ID": "m", "GUARDRAIL_ID": "g"}, "GUARDRAIL_VERSION"},
+		{"guardrail version not a number", map[string]string{"MODEL_ID": "m", "GUARDRAIL_ID": "g", "GUARDRAIL_VERSION": "v1"}, "GUARDRAIL_VERSION"},
+		{"guardrail mode without id", map[string]string{"MODEL_ID": "m", "GUARDRAIL_STREAM_MODE": "sync"}, "GUARDRAIL_ID"},
+		{"guardrail mode unknown", map[string]string{"MODEL_ID": "m", "GUARDRAIL_ID": "g", "GUARDRAIL_VERSION": "1", "GUARDRAIL_STREAM_MODE": "later"}, "GUARDRAIL_STREAM_MODE"},
+		{"prompt cache unknown", map[string]string{"MODEL_ID": "m", "PROMPT_CACHE": "always"}, "PROMPT_CACHE"},
 		{"bad CORS header name", map[string]string{"MODEL_ID": "m", "CORS_ALLOW_HEADERS": "X-Ok, bad header"}, "CORS_ALLOW_HEADERS"},
 	}
 	for _, tt := range tests {

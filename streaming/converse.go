@@ -45,6 +45,9 @@ func (h *Handler) UpstreamCall(r *http.Request, fn func(ctx context.Context) err
 // InvokeJSON runs one InvokeModel call with a JSON body and answer (the
 // image and embedding models), under UpstreamCall's limits.
 func (h *Handler) InvokeJSON(r *http.Request, modelID string, body []byte) (*bedrockruntime.InvokeModelOutput, *Error) {
+	if e := h.budgets.check(r.Context(), logOf(r)); e != nil {
+		return nil, e
+	}
 	var out *bedrockruntime.InvokeModelOutput
 	e := h.UpstreamCall(r, func(ctx context.Context) (err error) {
 		out, err = h.bedrock.InvokeModel(ctx, &bedrockruntime.InvokeModelInput{
@@ -62,6 +65,7 @@ const statusClientClosed = 499
 
 // Answer is a whole answer from Converse, whatever protocol reports it.
 type Answer struct {
+	ModelID         string // the Bedrock model that answered (a fallback, maybe)
 	Text, Reasoning string
 	// ReasoningSignature is the signature of the reasoning, and
 	// RedactedReasoning the reasoning blocks the provider encrypted: a
@@ -81,14 +85,23 @@ type Answer struct {
 func (h *Handler) Converse(r *http.Request, c *Call) (*Answer, *Error) {
 	rec := logOf(r)
 	rec.model = c.ModelID
+	if e := h.budgets.check(r.Context(), rec); e != nil {
+		return nil, e
+	}
 	var out *bedrockruntime.ConverseOutput
-	if e := h.UpstreamCall(r, func(ctx context.Context) (err error) {
-		out, err = h.bedrock.Converse(ctx, c.converseInput())
-		return err
+	if e := h.UpstreamCall(r, func(ctx context.Context) error {
+		return h.eachModel(ctx, rec, c, func(last bool) (err error) {
+			var opts []func(*bedrockruntime.Options)
+			if !last {
+				opts = append(opts, noRetries)
+			}
+			out, err = h.bedrock.Converse(ctx, c.converseInput(), opts...)
+			return err
+		})
 	}); e != nil {
 		return nil, e
 	}
-	a := &Answer{StopReason: string(out.StopReason)}
+	a := &Answer{ModelID: c.ModelID, StopReason: string(out.StopReason)}
 	if u := out.Usage; u != nil {
 		a.Usage = usageOf(u)
 	}
@@ -124,6 +137,6 @@ func (h *Handler) Converse(r *http.Request, c *Call) (*Answer, *Error) {
 		a.Text, a.Reasoning = text.String(), reasoning.String()
 	}
 	rec.stopReason = a.StopReason
-	rec.inputTokens, rec.outputTokens = a.Usage.InputTokens, a.Usage.OutputTokens
+	rec.setUsage(a.Usage)
 	return a, nil
 }

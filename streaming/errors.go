@@ -48,6 +48,7 @@ const (
 	CodeUnauthorized     = "unauthorized"
 	CodeNotConfigured    = "not_configured"
 	CodeContentFiltered  = "content_filtered"
+	CodeBudgetExceeded   = "budget_exceeded"
 )
 
 // Invalid is a 400 invalid_request saying what was wrong.

@@ -36,6 +36,9 @@ type Upstreams struct {
 	// Cancels is the store shared by all instances through which a cancel
 	// reaches a stream running elsewhere (Lambda); nil = this process only.
 	Cancels CancelStore
+	// Budgets keeps the token counters of DAILY_TOKEN_BUDGET, shared by
+	// all instances (BUDGET_TABLE); nil = counters in this process.
+	Budgets BudgetStore
 }
 
 // A Dialect is one client protocol: it registers its routes, and the
@@ -55,6 +58,7 @@ type Handler struct {
 	mux     *http.ServeMux
 	keys    [][sha256.Size]byte // hashes of API_KEYS
 	cancels *cancels
+	budgets *budgets // nil when DAILY_TOKEN_BUDGET is off
 	page    http.Handler
 
 	routes   map[string]*route // by pattern
@@ -82,6 +86,7 @@ func New(cfg Config, up Upstreams, logger *slog.Logger, dialects ...Dialect) *Ha
 		h.keys = append(h.keys, sha256.Sum256([]byte(k)))
 	}
 	h.cancels = newCancels(up.Cancels, cfg.CancelPoll, logger)
+	h.budgets = newBudgets(cfg.DailyTokenBudget, up.Budgets, logger)
 	h.page = pageHandler()
 
 	h.Route("/{$}", Methods{"GET": h.servePage})
@@ -250,7 +255,13 @@ const maxRequestURI = 8 << 10
 // however it ends (an aborted text stream ends in a panic).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &RequestLog{requestID: requestID(r.Context()), method: Truncate(r.Method, 20), path: Truncate(r.URL.Path, 200), start: time.Now()}
-	defer h.logRequest(r.Context(), rec)
+	key := presentedKey(r)
+	rec.keyHash, rec.keyed = hashKey(key), key != ""
+	defer func() {
+		// Also when an aborted text stream panics: its tokens were spent.
+		h.budgets.charge(r.Context(), rec)
+		h.logRequest(r.Context(), rec)
+	}()
 	w = newStatusWriter(w, rec)
 	w.Header().Set("X-Request-Id", rec.requestID)
 	rec.shape = h.shapeFor(r)
@@ -327,12 +338,19 @@ func presentedKey(r *http.Request) string {
 	return strings.TrimSpace(r.Header.Get("X-Api-Key"))
 }
 
-// callerKeyHash identifies the key a request came with, without holding
-// the key: a cancel is accepted only from the key that started the stream.
-func callerKeyHash(r *http.Request) string {
-	sum := sha256.Sum256([]byte(presentedKey(r)))
+// hashKey identifies the key a request came with, without holding the
+// key: a cancel is accepted only from the key that started the stream,
+// and tokens are counted against it.
+func hashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:])
 }
+
+// Admit applies what a request must pass before it may spend tokens: its
+// key's daily budget (DAILY_TOKEN_BUDGET). Relay, Converse and InvokeJSON
+// admit their requests themselves; a dialect that calls Bedrock another
+// way calls Admit first.
+func (h *Handler) Admit(r *http.Request) *Error { return h.budgets.check(r.Context(), logOf(r)) }
 
 func (h *Handler) serveHealth(w http.ResponseWriter, r *http.Request) {
 	logOf(r)
@@ -391,7 +409,7 @@ func (h *Handler) allowOrigin(w http.ResponseWriter, r *http.Request, rec *Reque
 		rec.cors = "refused: origin " + strconv.Quote(Truncate(origin, 100)) + " is not in CORS_ALLOW_ORIGINS"
 		return
 	}
-	hdr.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After")
+	hdr.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, "+ModelHeader)
 }
 
 // sameOrigin reports whether origin is the request's own host (the page
@@ -472,6 +490,7 @@ func newStatusWriter(w http.ResponseWriter, rec *RequestLog) *statusWriter {
 func (sw *statusWriter) WriteHeader(status int) {
 	if sw.rec.status == 0 && status >= 200 {
 		sw.rec.status = status
+		sw.modelHeader()
 	}
 	sw.ResponseWriter.WriteHeader(status)
 }
@@ -479,8 +498,20 @@ func (sw *statusWriter) WriteHeader(status int) {
 func (sw *statusWriter) Write(p []byte) (int, error) {
 	if sw.rec.status == 0 {
 		sw.rec.status = http.StatusOK
+		sw.modelHeader()
 	}
 	return sw.ResponseWriter.Write(p)
+}
+
+// ModelHeader names the Bedrock model that answered (or was called),
+// on every route that calls one: with MODEL_FALLBACKS it may not be the
+// one asked for.
+const ModelHeader = "X-Streamgate-Model"
+
+func (sw *statusWriter) modelHeader() {
+	if sw.rec.model != "" {
+		sw.Header().Set(ModelHeader, sw.rec.model)
+	}
 }
 
 func (sw *statusWriter) FlushError() error           { return sw.rc.Flush() }

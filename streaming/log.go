@@ -26,6 +26,15 @@ type RequestLog struct {
 	clientAborted                  bool
 	aborted                        bool       // the response was cut on purpose (text mode failure)
 	cancelled                      bool       // stopped by DELETE /stream/{id}
+	keyHash                        string     // sha256 of the caller's API key (hex), for budgets and cancels
+	keyed                          bool       // the caller sent a key
+	requestedModel                 string     // the model asked for, when a fallback answered
+	fallbacks                      int        // models tried before the one that answered
+	usageKnown                     bool       // the token counts are Bedrock's (not only the deltas relayed)
+	inputEstimate                  int        // input tokens estimated from the request, for answers Bedrock did not count
+	cacheRead, cacheWrite          int        // input tokens read from and written to the prompt cache
+	budget                         string     // what became of the token budget check when it did not pass cleanly
+	guardrail                      string     // the guardrail's action, when it acted
 	dropped                        []string   // request fields the gateway could not honour: names, never values
 	user                           string     // a hash of the end user's id a client sent
 	shape                          ErrorShape // the envelope of the request's errors; nil = streamgate's
@@ -80,8 +89,36 @@ func (l *RequestLog) SetUser(id string) {
 	l.user = hex.EncodeToString(sum[:8])
 }
 
-// SetTokens notes the tokens of an answer the relay did not count.
-func (l *RequestLog) SetTokens(input, output int) { l.inputTokens, l.outputTokens = input, output }
+// SetTokens notes the tokens of an answer the relay did not count, as
+// the model reported them; they count against the key's budget.
+func (l *RequestLog) SetTokens(input, output int) {
+	l.inputTokens, l.outputTokens, l.usageKnown = input, output, true
+}
+
+// setUsage notes Bedrock's usage of an answer.
+func (l *RequestLog) setUsage(u Usage) {
+	l.inputTokens, l.outputTokens, l.usageKnown = u.InputTokens, u.OutputTokens, true
+	l.cacheRead, l.cacheWrite = u.CacheReadInputTokens, u.CacheWriteInputTokens
+}
+
+// tokensSpent is what the answer cost, for the key's budget: Bedrock's
+// count when it gave one, else (an answer stopped, failed or cut before
+// Bedrock's usage came) the deltas relayed and an estimate of the input.
+func (l *RequestLog) tokensSpent() int {
+	if l.usageKnown {
+		return l.inputTokens + l.outputTokens + l.cacheRead + l.cacheWrite
+	}
+	return l.inputEstimate + max(l.outputTokens, l.deltas)
+}
+
+// keyID is a short id of the caller's key for metrics and logs: never
+// the key, and too short to look one up by.
+func (l *RequestLog) keyID() string {
+	if !l.keyed {
+		return ""
+	}
+	return l.keyHash[:12]
+}
 
 // MetricsNamespace is the CloudWatch namespace of the request metrics.
 const MetricsNamespace = "streamgate"
@@ -178,13 +215,30 @@ func (h *Handler) logRequest(ctx context.Context, rec *RequestLog) {
 	if rec.user != "" {
 		attrs = append(attrs, slog.String("user", rec.user))
 	}
-	attrs = append(attrs, slog.Any("_aws", emf{
-		Timestamp: end.UnixMilli(),
-		CloudWatchMetrics: []emfDirective{{
-			Namespace:  MetricsNamespace,
-			Dimensions: dimensions,
-			Metrics:    metrics,
-		}},
-	}))
+	if rec.fallbacks > 0 {
+		metrics = append(metrics, emfMetric{"fallbacks", "Count"})
+		attrs = append(attrs, slog.String("requestedModel", rec.requestedModel), slog.Int("fallbacks", rec.fallbacks))
+	}
+	if rec.cacheRead > 0 || rec.cacheWrite > 0 {
+		metrics = append(metrics, emfMetric{"cacheReadInputTokens", "Count"}, emfMetric{"cacheWriteInputTokens", "Count"})
+		attrs = append(attrs, slog.Int("cacheReadInputTokens", rec.cacheRead), slog.Int("cacheWriteInputTokens", rec.cacheWrite))
+	}
+	if rec.budget != "" {
+		attrs = append(attrs, slog.String("budget", rec.budget))
+	}
+	if rec.guardrail != "" {
+		attrs = append(attrs, slog.String("guardrail", rec.guardrail))
+	}
+	directives := []emfDirective{{Namespace: MetricsNamespace, Dimensions: dimensions, Metrics: metrics}}
+	if spent := rec.tokensSpent(); spent > 0 {
+		// Tokens per key, apart: one metric per key, not every metric of
+		// the line once more per key (CloudWatch bills each).
+		attrs = append(attrs, slog.Int("tokens", spent))
+		if id := rec.keyID(); id != "" {
+			attrs = append(attrs, slog.String("keyId", id))
+			directives = append(directives, emfDirective{Namespace: MetricsNamespace, Dimensions: [][]string{{"keyId"}}, Metrics: []emfMetric{{"tokens", "Count"}}})
+		}
+	}
+	attrs = append(attrs, slog.Any("_aws", emf{Timestamp: end.UnixMilli(), CloudWatchMetrics: directives}))
 	h.log.LogAttrs(context.WithoutCancel(ctx), slog.LevelInfo, "request", attrs...)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 )
 
@@ -82,6 +83,10 @@ type stream struct {
 func (h *Handler) Relay(w http.ResponseWriter, r *http.Request, c *Call, enc Encoding) {
 	rec := logOf(r)
 	rec.model, rec.format = c.ModelID, enc.Format
+	if e := h.budgets.check(r.Context(), rec); e != nil {
+		writeError(w, rec, e)
+		return
+	}
 	// Cancelling ctx cancels the Bedrock call: on return, on client
 	// disconnect (r.Context ends), on a failed write, and for each of the
 	// reasons above, which the cause tells apart.
@@ -93,13 +98,25 @@ func (h *Handler) Relay(w http.ResponseWriter, r *http.Request, c *Call, enc Enc
 		writeError(w, rec, deadlineError())
 		return
 	}
-	running := h.cancels.start(ctx, rec.requestID, callerKeyHash(r), cancel)
+	running := h.cancels.start(ctx, rec.requestID, rec.keyHash, cancel)
 	defer func() { running.finish(rec.cancelled) }()
 
-	headers := time.AfterFunc(h.cfg.UpstreamHeaderTimeout, func() { cancel(errHeaderTimeout) })
-	call := newConverseStream()
-	out, err := h.bedrock.ConverseStream(ctx, c.streamInput(), call.options)
-	headers.Stop()
+	var out *bedrockruntime.ConverseStreamOutput
+	var call *converseStream
+	err := h.eachModel(ctx, rec, c, func(last bool) (err error) {
+		call = newConverseStream()
+		opts := []func(*bedrockruntime.Options){call.options}
+		if !last {
+			opts = append(opts, noRetries)
+		}
+		headers := time.AfterFunc(h.cfg.UpstreamHeaderTimeout, func() { cancel(errHeaderTimeout) })
+		defer headers.Stop()
+		out, err = h.bedrock.ConverseStream(ctx, c.streamInput(), opts...)
+		if err != nil {
+			call.discard()
+		}
+		return err
+	})
 	s := &stream{h: h, w: w, r: r, rec: rec, ctx: ctx, cancel: cancel}
 	defer func() {
 		if s.fw != nil {
@@ -107,7 +124,6 @@ func (h *Handler) Relay(w http.ResponseWriter, r *http.Request, c *Call, enc Enc
 		}
 	}()
 	if err != nil {
-		call.discard()
 		cause := context.Cause(ctx)
 		switch {
 		case r.Context().Err() != nil:
@@ -126,6 +142,9 @@ func (h *Handler) Relay(w http.ResponseWriter, r *http.Request, c *Call, enc Enc
 		}
 		return
 	}
+	// Bedrock took the call: from here on the answer is paid for, even
+	// if it is cut before Bedrock says what it cost.
+	rec.inputEstimate = c.estimateInputTokens()
 	events := call.events(out)
 	defer events.Close()
 	if !s.begin(c, enc) {
@@ -316,7 +335,7 @@ func (s *stream) finish(streamErr error) {
 		return
 	}
 	s.rec.stopReason = s.done.StopReason
-	s.rec.inputTokens, s.rec.outputTokens = s.done.Usage.InputTokens, s.done.Usage.OutputTokens
+	s.rec.setUsage(s.done.Usage)
 	s.sendDone()
 }
 

@@ -440,18 +440,41 @@ func TestLogLine(t *testing.T) {
 		}
 		raw, _ := json.Marshal(line)
 		json.Unmarshal(raw, &meta)
-		if meta.AWS.Timestamp == 0 || len(meta.AWS.CloudWatchMetrics) != 1 || meta.AWS.CloudWatchMetrics[0].Namespace != streaming.MetricsNamespace {
+		if meta.AWS.Timestamp == 0 || len(meta.AWS.CloudWatchMetrics) == 0 || meta.AWS.CloudWatchMetrics[0].Namespace != streaming.MetricsNamespace {
 			t.Fatalf("no EMF directive in %v", line)
 		}
-		for _, m := range meta.AWS.CloudWatchMetrics[0].Metrics {
+		checkEMF(t, line)
+	}
+}
+
+// checkEMF checks that every metric and dimension a log line's EMF
+// directives name is a member of the line, as CloudWatch requires.
+func checkEMF(t *testing.T, line map[string]any) {
+	t.Helper()
+	var meta struct {
+		AWS struct {
+			CloudWatchMetrics []struct {
+				Namespace  string
+				Dimensions [][]string
+				Metrics    []struct{ Name, Unit string }
+			}
+		} `json:"_aws"`
+	}
+	raw, _ := json.Marshal(line)
+	json.Unmarshal(raw, &meta)
+	for _, d := range meta.AWS.CloudWatchMetrics {
+		if d.Namespace != streaming.MetricsNamespace {
+			t.Errorf("EMF namespace %q", d.Namespace)
+		}
+		for _, m := range d.Metrics {
 			if _, isNumber := line[m.Name].(float64); !isNumber {
 				t.Errorf("EMF metric %s is not a number in the line: %v", m.Name, line[m.Name])
 			}
 		}
-		for _, set := range meta.AWS.CloudWatchMetrics[0].Dimensions {
-			for _, d := range set {
-				if _, isString := line[d].(string); !isString {
-					t.Errorf("EMF dimension %s is not a string in the line", d)
+		for _, set := range d.Dimensions {
+			for _, dim := range set {
+				if _, isString := line[dim].(string); !isString {
+					t.Errorf("EMF dimension %s is not a string in the line", dim)
 				}
 			}
 		}

@@ -48,6 +48,7 @@ func (d *dialect) serveChatCompletions(w http.ResponseWriter, r *http.Request) {
 		streaming.WriteError(w, r, e)
 		return
 	}
+	meta.model = a.ModelID
 	streaming.WriteJSON(w, http.StatusOK, chatCompletion(meta, a))
 }
 

@@ -113,13 +113,22 @@ func waitHTTP(ctx context.Context, url string, exited <-chan struct{}, timeout t
 	}
 }
 
-// CancelTable is the name of the cancel table CreateCancelTable makes.
-const CancelTable = "streamgate-cancels"
+// The tables the stack creates, as the tests name them.
+const (
+	CancelTable = "streamgate-cancels"
+	BudgetTable = "streamgate-budgets"
+)
 
 // CreateCancelTable creates, in the DynamoDB API at endpoint (moto), the
-// cancel table the stack creates (partition key "id", on demand), and
-// returns a client for it.
+// cancel table the stack creates, and returns a client for it.
 func CreateCancelTable(ctx context.Context, endpoint string) (*dynamodb.Client, error) {
+	return CreateTable(ctx, endpoint, CancelTable)
+}
+
+// CreateTable creates, in the DynamoDB API at endpoint (moto), a table as
+// the stack creates its cancel and budget tables (partition key "id", on
+// demand), and returns a client for it.
+func CreateTable(ctx context.Context, endpoint, name string) (*dynamodb.Client, error) {
 	db := dynamodb.New(dynamodb.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDMOTO", "moto-secret", ""),
@@ -127,13 +136,13 @@ func CreateCancelTable(ctx context.Context, endpoint string) (*dynamodb.Client, 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(CancelTable),
+		TableName:            aws.String(name),
 		BillingMode:          dbtypes.BillingModePayPerRequest,
 		AttributeDefinitions: []dbtypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: dbtypes.ScalarAttributeTypeS}},
 		KeySchema:            []dbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: dbtypes.KeyTypeHash}},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("creating the cancel table: %w", err)
+		return nil, fmt.Errorf("creating the table %s: %w", name, err)
 	}
 	return db, nil
 }
