@@ -25,7 +25,7 @@ func addLogs(t *cloudformation.Template, o options) {
 	}
 }
 
-// addStorage adds the cancel table and the images bucket.
+// addStorage adds the cancel and budget tables and the images bucket.
 func addStorage(t *cloudformation.Template) {
 	// The cancel store (CONTRACTS): DELETE /stream/{id} puts an item, the
 	// running stream polls for it; items expire by TTL. Nothing in it is
@@ -40,6 +40,22 @@ func addStorage(t *cloudformation.Template) {
 		},
 		AWSCloudFormationDeletionPolicy:      policies.DeletionPolicy("Delete"),
 		AWSCloudFormationUpdateReplacePolicy: policies.UpdateReplacePolicy("Delete"),
+	}
+
+	// Token budgets (DAILY_TOKEN_BUDGET): a counter item per key and UTC
+	// day, grown by atomic ADDs and expired by TTL, and the per-key
+	// budgets an operator writes with scripts/budget. The budgets are
+	// worth keeping across a replacement: Retain on replace, not on delete.
+	t.Resources[resBudgetTable] = &dynamodb.Table{
+		BillingMode:          cloudformation.String("PAY_PER_REQUEST"),
+		AttributeDefinitions: []dynamodb.Table_AttributeDefinition{{AttributeName: "id", AttributeType: "S"}},
+		KeySchema:            []dynamodb.Table_KeySchema{{AttributeName: "id", KeyType: "HASH"}},
+		TimeToLiveSpecification: &dynamodb.Table_TimeToLiveSpecification{
+			AttributeName: cloudformation.String("expiresAt"),
+			Enabled:       true,
+		},
+		AWSCloudFormationDeletionPolicy:      policies.DeletionPolicy("Delete"),
+		AWSCloudFormationUpdateReplacePolicy: policies.UpdateReplacePolicy("Retain"),
 	}
 
 	// Generated images: private (the function hands out presigned URLs),
@@ -172,6 +188,20 @@ func routeGrants(o options) []any {
 	out = append(out, map[string]any{
 		"Sid": "ModelsRoute", "Effect": "Allow", "Action": []string{"bedrock:ListFoundationModels"}, "Resource": "*",
 	})
+	// Every route that calls a model reads its key's budget (the counter
+	// and the key's own budget) and adds its tokens when it ends.
+	out = append(out, map[string]any{
+		"Sid": "TokenBudgets", "Effect": "Allow",
+		"Action":   []string{"dynamodb:GetItem", "dynamodb:UpdateItem"},
+		"Resource": getAtt(resBudgetTable, "Arn"),
+	})
+	// Every Converse and ConverseStream call carries the guardrail, which
+	// Bedrock authorizes as ApplyGuardrail on it: only when one is set.
+	out = append(out, ifThen(condGuardrail, map[string]any{
+		"Sid": "Guardrail", "Effect": "Allow",
+		"Action":   []string{"bedrock:ApplyGuardrail"},
+		"Resource": sub("arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:guardrail/${GuardrailId}"),
+	}, noValue()))
 	// DELETE /stream/{requestId} and POST /v1/chat/completions/{id}/cancel
 	// put a cancel item; every running stream reads its own.
 	out = append(out, map[string]any{
@@ -215,6 +245,15 @@ func functionEnvironment(o options) map[string]string {
 		"PRESIGN_SECONDS":      ref("PresignSeconds"),
 		"EMBEDDING_MODEL_ID":   o.EmbeddingModel.ID,
 		"MODELS_CACHE_SECONDS": ref("ModelsCacheSeconds"),
+		"DAILY_TOKEN_BUDGET":   ref("DailyTokenBudget"),
+		"BUDGET_TABLE":         ref(resBudgetTable),
+		"MODEL_FALLBACKS":      ref("ModelFallbacks"),
+		"GUARDRAIL_ID":         ref("GuardrailId"),
+		// The version and mode mean nothing without an id, and the
+		// gateway refuses to start on a mode without one.
+		"GUARDRAIL_VERSION":     ifThen(condGuardrail, ref("GuardrailVersion"), ""),
+		"GUARDRAIL_STREAM_MODE": ifThen(condGuardrail, ref("GuardrailStreamMode"), ""),
+		"PROMPT_CACHE":          ref("PromptCache"),
 		// Keeps the Go runtime's sysmon thread out of its deep sleep, which
 		// otherwise costs two thread wake-ups per delta in a process that
 		// idles between deltas: CPU per 1,000 deltas at 200 a second went
@@ -230,7 +269,7 @@ const lambdaGODEBUG = "schedtrace=2147483647"
 
 func addFunction(t *cloudformation.Template, o options) {
 	t.Resources[resFunctionRole] = &iam.Role{
-		Description:              cloudformation.String(sub("streamgate ${AWS::StackName}: what each route calls (Bedrock models, the cancel table, the images bucket) and the function's own logs")),
+		Description:              cloudformation.String(sub("streamgate ${AWS::StackName}: what each route calls (Bedrock models, the guardrail, the cancel and budget tables, the images bucket) and the function's own logs")),
 		AssumeRolePolicyDocument: assumeRole("lambda.amazonaws.com"),
 		Policies: []iam.Role_Policy{
 			writeLogs(resFunctionLogGroup),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -27,8 +28,9 @@ func TestFunction(t *testing.T) {
 			names = append(names, name)
 		}
 		sort.Strings(names)
-		want := []string{"ALLOWED_MODELS", "CANCEL_TABLE", "CORS_ALLOW_HEADERS", "CORS_ALLOW_ORIGINS", "EMBEDDING_MODEL_ID", "GODEBUG", "HEARTBEAT_SECONDS",
-			"IMAGES_BUCKET", "IMAGE_MODEL_ID", "LOG_LEVEL", "MAX_TOKENS", "MODELS_CACHE_SECONDS", "MODEL_ID", "PRESIGN_SECONDS", "SYSTEM_PROMPT"}
+		want := []string{"ALLOWED_MODELS", "BUDGET_TABLE", "CANCEL_TABLE", "CORS_ALLOW_HEADERS", "CORS_ALLOW_ORIGINS", "DAILY_TOKEN_BUDGET", "EMBEDDING_MODEL_ID", "GODEBUG",
+			"GUARDRAIL_ID", "GUARDRAIL_STREAM_MODE", "GUARDRAIL_VERSION", "HEARTBEAT_SECONDS",
+			"IMAGES_BUCKET", "IMAGE_MODEL_ID", "LOG_LEVEL", "MAX_TOKENS", "MODELS_CACHE_SECONDS", "MODEL_FALLBACKS", "MODEL_ID", "PRESIGN_SECONDS", "PROMPT_CACHE", "SYSTEM_PROMPT"}
 		if diff := cmp.Diff(want, names); diff != "" {
 			t.Errorf("environment (-want +got):\n%s", diff)
 		}
@@ -37,6 +39,12 @@ func TestFunction(t *testing.T) {
 			"ALLOWED_MODELS":       map[string]any{"Fn::Join": []any{",", map[string]any{"Ref": "AllowedModels"}}},
 			"MODEL_ID":             map[string]any{"Ref": "ModelId"},
 			"CANCEL_TABLE":         map[string]any{"Ref": resCancelTable},
+			"BUDGET_TABLE":         map[string]any{"Ref": resBudgetTable},
+			"DAILY_TOKEN_BUDGET":   map[string]any{"Ref": "DailyTokenBudget"},
+			"MODEL_FALLBACKS":      map[string]any{"Ref": "ModelFallbacks"},
+			"GUARDRAIL_ID":         map[string]any{"Ref": "GuardrailId"},
+			"GUARDRAIL_VERSION":    map[string]any{"Fn::If": []any{condGuardrail, map[string]any{"Ref": "GuardrailVersion"}, ""}},
+			"PROMPT_CACHE":         map[string]any{"Ref": "PromptCache"},
 			"IMAGES_BUCKET":        map[string]any{"Fn::If": []any{condImages, map[string]any{"Ref": resImagesBucket}, ""}},
 			"PRESIGN_SECONDS":      map[string]any{"Ref": "PresignSeconds"},
 			"MODELS_CACHE_SECONDS": map[string]any{"Ref": "ModelsCacheSeconds"},
@@ -179,22 +187,30 @@ func TestLambdaPermission(t *testing.T) {
 	}
 }
 
-func TestCancelTable(t *testing.T) {
+// TestTables: the cancel and budget tables the gateway's DynamoDB stores
+// expect (partition key "id", on demand, TTL on expiresAt).
+func TestTables(t *testing.T) {
 	d := templateJSON(t)
-	r := d.resource(t, resCancelTable)
-	if r["Type"] != "AWS::DynamoDB::Table" || r["DeletionPolicy"] != "Delete" {
-		t.Errorf("cancel table: Type %v, DeletionPolicy %v", r["Type"], r["DeletionPolicy"])
-	}
-	p := d.props(t, resCancelTable)
-	for key, want := range map[string]any{
-		"BillingMode":             "PAY_PER_REQUEST",
-		"AttributeDefinitions":    []any{map[string]any{"AttributeName": "id", "AttributeType": "S"}},
-		"KeySchema":               []any{map[string]any{"AttributeName": "id", "KeyType": "HASH"}},
-		"TimeToLiveSpecification": map[string]any{"AttributeName": "expiresAt", "Enabled": true},
-	} {
-		if diff := cmp.Diff(want, p[key]); diff != "" {
-			t.Errorf("%s (-want +got):\n%s", key, diff)
+	for _, id := range []string{resCancelTable, resBudgetTable} {
+		r := d.resource(t, id)
+		if r["Type"] != "AWS::DynamoDB::Table" || r["DeletionPolicy"] != "Delete" {
+			t.Errorf("%s: Type %v, DeletionPolicy %v", id, r["Type"], r["DeletionPolicy"])
 		}
+		p := d.props(t, id)
+		for key, want := range map[string]any{
+			"BillingMode":             "PAY_PER_REQUEST",
+			"AttributeDefinitions":    []any{map[string]any{"AttributeName": "id", "AttributeType": "S"}},
+			"KeySchema":               []any{map[string]any{"AttributeName": "id", "KeyType": "HASH"}},
+			"TimeToLiveSpecification": map[string]any{"AttributeName": "expiresAt", "Enabled": true},
+		} {
+			if diff := cmp.Diff(want, p[key]); diff != "" {
+				t.Errorf("%s %s (-want +got):\n%s", id, key, diff)
+			}
+		}
+	}
+	// The per-key budgets an operator wrote survive a replacement of the table.
+	if got := d.resource(t, resBudgetTable)["UpdateReplacePolicy"]; got != "Retain" {
+		t.Errorf("budget table UpdateReplacePolicy %v, want Retain", got)
 	}
 }
 
@@ -248,6 +264,7 @@ func TestParameters(t *testing.T) {
 		"ThrottleRateLimit", "ThrottleBurstLimit", "KeyThrottleRateLimit", "KeyThrottleBurstLimit", "KeyQuotaLimit", "KeyQuotaPeriod",
 		"CorsAllowHeaders", "LogLevel", "HeartbeatSeconds", "EnableImages", "ImageRetentionDays", "PresignSeconds", "ModelsCacheSeconds",
 		"AlarmEmail", "AlarmTtftP99Ms", "Alarm5xxRatePercent", "ConfigureApiGatewayAccount",
+		"DailyTokenBudget", "ModelFallbacks", "GuardrailId", "GuardrailVersion", "GuardrailStreamMode", "PromptCache",
 	}
 	for _, name := range names {
 		p, ok := params[name].(map[string]any)
@@ -278,7 +295,16 @@ func TestParameters(t *testing.T) {
 			t.Errorf("parameter %s would change the API without redeploying it", gone)
 		}
 	}
-	for name, want := range map[string]float64{"MemorySize": 128, "PresignSeconds": 3600, "ModelsCacheSeconds": 300} {
+	fallbacks := regexp.MustCompile(params["ModelFallbacks"].(map[string]any)["AllowedPattern"].(string))
+	for value, ok := range map[string]bool{
+		"": true, "a=b": true, "us.anthropic.claude-sonnet-4-5-20250929-v1:0=us.amazon.nova-pro-v1:0|b": true, "a=b|c,d=e": true,
+		"a": false, "a=": false, "=b": false, "a=b|": false, "a=b,": false, "a=b=c": false, "a = b": false,
+	} {
+		if fallbacks.MatchString(value) != ok {
+			t.Errorf("ModelFallbacks pattern on %q: match %v, want %v", value, !ok, ok)
+		}
+	}
+	for name, want := range map[string]float64{"MemorySize": 128, "PresignSeconds": 3600, "ModelsCacheSeconds": 300, "DailyTokenBudget": 0} {
 		if got := d.parameterNumber(t, name, "Default"); got != want {
 			t.Errorf("%s default %v, want %v", name, got, want)
 		}

@@ -164,6 +164,10 @@ func TestIAMPerRoute(t *testing.T) {
 		{"bedrock:ListFoundationModels", "*", ""},
 		// DELETE /stream/{requestId}, POST /v1/chat/completions/{id}/cancel, and every stream's poll
 		{"dynamodb:PutItem", "GetAtt:CancelTable.Arn", ""}, {"dynamodb:GetItem", "GetAtt:CancelTable.Arn", ""},
+		// every route that calls a model: its key's budget and counter
+		{"dynamodb:GetItem", "GetAtt:BudgetTable.Arn", ""}, {"dynamodb:UpdateItem", "GetAtt:BudgetTable.Arn", ""},
+		// the guardrail, only when one is set, and only that one
+		{"bedrock:ApplyGuardrail", "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:guardrail/${GuardrailId}", condGuardrail},
 		// its logs
 		{"logs:CreateLogStream", "GetAtt:FunctionLogGroup.Arn", ""}, {"logs:PutLogEvents", "GetAtt:FunctionLogGroup.Arn", ""},
 	}
@@ -173,7 +177,7 @@ func TestIAMPerRoute(t *testing.T) {
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(grant{})); diff != "" {
 		t.Errorf("the function's grants (-want +got):\n%s", diff)
 	}
-	for _, sid := range []string{"StreamingRoutes", "ConverseRoutes", "EmbeddingsRoute", "ImageRoutes", "ImageRoutesBucket", "ModelsRoute", "CancelStore"} {
+	for _, sid := range []string{"StreamingRoutes", "ConverseRoutes", "EmbeddingsRoute", "ImageRoutes", "ImageRoutesBucket", "ModelsRoute", "CancelStore", "TokenBudgets", "Guardrail"} {
 		if !sids[sid] {
 			t.Errorf("no statement %s", sid)
 		}

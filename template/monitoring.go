@@ -12,7 +12,7 @@ import (
 
 // emfNamespace is the CloudWatch namespace of the metrics the gateway writes
 // in its log lines (Embedded Metric Format), with the dimension sets
-// [route] and [route, model]. route is the gateway's route pattern, such as
+// [route] and [route, model], and tokens alone by [keyId]. route is the gateway's route pattern, such as
 // "POST /stream".
 const emfNamespace = "streamgate"
 
@@ -96,6 +96,15 @@ func dashboardBody(o options) string {
 		}, nil),
 		widget(12, 18, "Bytes streamed (by route and model)", "Sum", []any{
 			search("bytes", "route,model", "bytes", "Sum", 300, "bytes"),
+		}, map[string]any{"period": 300}),
+		// keyId is a short hash of the API key (never the key): what
+		// scripts/budget show prints for it.
+		widget(0, 24, "Tokens per API key (keyId; DailyTokenBudget applies per UTC day)", "Sum", []any{
+			search("tokens", "keyId", "tokens", "Sum", 3600, ""),
+		}, map[string]any{"period": 3600}),
+		widget(12, 24, "Fallbacks and cached input tokens (by route and model)", "Sum", []any{
+			search("fb", "route,model", "fallbacks", "Sum", 300, "fallbacks"),
+			search("cache", "route,model", "cacheReadInputTokens", "Sum", 300, "cache reads"),
 		}, map[string]any{"period": 300}),
 	}
 	b, err := json.Marshal(map[string]any{"widgets": widgets})

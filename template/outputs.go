@@ -61,6 +61,10 @@ func addOutputs(t *cloudformation.Template, o options) {
 			Description: cloudformation.String("DynamoDB table through which DELETE /stream/{requestId} stops a stream on any instance (CANCEL_TABLE)."),
 			Value:       ref(resCancelTable),
 		},
+		"BudgetTableName": {
+			Description: cloudformation.String("DynamoDB table of the token budgets (BUDGET_TABLE): scripts/budget --table this sets a key's own budget."),
+			Value:       ref(resBudgetTable),
+		},
 		"ImagesBucketName": {
 			Description: cloudformation.String("S3 bucket of generated images (IMAGES_BUCKET)."),
 			Value:       ref(resImagesBucket),

@@ -24,6 +24,7 @@ const (
 	resAuthorizerPermission = "AuthorizerInvokePermission"
 	resAuthorizer           = "ApiKeyAuthorizer"
 	resCancelTable          = "CancelTable"
+	resBudgetTable          = "BudgetTable"
 	resImagesBucket         = "ImagesBucket"
 	resImagesBucketPolicy   = "ImagesBucketPolicy"
 	resAPI                  = "Api"
@@ -46,6 +47,7 @@ const (
 	condReserved         = "ReservedConcurrencyEnabled"
 	condAlarmEmail       = "AlarmEmailSet"
 	condKeyQuota         = "KeyQuotaEnabled"
+	condGuardrail        = "GuardrailSet"
 )
 
 // aliasName is the function alias that API Gateway calls when provisioned
@@ -54,6 +56,11 @@ const aliasName = "live"
 
 // baseURL is the stage's invoke URL, without a trailing slash.
 const baseURL = "https://${" + resAPI + "}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${" + resStage + "}"
+
+// fallbacksPattern is MODEL_FALLBACKS' shape, for the parameter's
+// AllowedPattern: primary=fb1|fb2 entries, comma separated, or nothing.
+// The gateway checks the rest (each fallback allowed) when it starts.
+const fallbacksPattern = `^([^=,|\s]+=[^=,|\s]+(\|[^=,|\s]+)*(,[^=,|\s]+=[^=,|\s]+(\|[^=,|\s]+)*)*)?$`
 
 // buildTemplate writes the whole stack for the options.
 func buildTemplate(o options) (*cloudformation.Template, error) {
@@ -66,6 +73,7 @@ func buildTemplate(o options) (*cloudformation.Template, error) {
 		condImages:           equals(ref("EnableImages"), "true"),
 		condReserved:         not(equals(ref("ReservedConcurrency"), "0")),
 		condAlarmEmail:       not(equals(ref("AlarmEmail"), "")),
+		condGuardrail:        not(equals(ref("GuardrailId"), "")),
 	}
 	if o.APIKeyRequired {
 		t.Conditions[condKeyQuota] = not(equals(ref("KeyQuotaLimit"), "0"))
@@ -253,6 +261,50 @@ func addParameters(t *cloudformation.Template, o options) {
 			MinValue:    cloudformation.Float64(0),
 			MaxValue:    cloudformation.Float64(86400),
 		},
+		"DailyTokenBudget": {
+			Type: "Number",
+			Description: cloudformation.String("Tokens (input plus output) each API key may spend a UTC day (DAILY_TOKEN_BUDGET), counted in the budget table; 0: no budget. " +
+				"A key over it gets 429 budget_exceeded until midnight UTC. Per-key budgets: scripts/budget set KEY TOKENS."),
+			Default:  0,
+			MinValue: cloudformation.Float64(0),
+		},
+		"ModelFallbacks": {
+			Type: "String",
+			Description: cloudformation.String("Models tried when a model is throttled or unavailable before the first byte (MODEL_FALLBACKS): primary=fallback1|fallback2, comma separated; " +
+				"each fallback must be one of AllowedModels. Empty: none."),
+			Default:               "",
+			AllowedPattern:        cloudformation.String(fallbacksPattern),
+			ConstraintDescription: cloudformation.String("primary=fallback1|fallback2 entries, comma separated"),
+		},
+		"GuardrailId": {
+			Type: "String",
+			Description: cloudformation.String("Bedrock guardrail applied to every answer (GUARDRAIL_ID): its id; empty: none. " +
+				"The function is granted bedrock:ApplyGuardrail on this guardrail only."),
+			Default:               "",
+			AllowedPattern:        cloudformation.String(`^([a-z0-9]{1,64})?$`),
+			ConstraintDescription: cloudformation.String("a guardrail id (lowercase letters and digits), or empty"),
+		},
+		"GuardrailVersion": {
+			Type:                  "String",
+			Description:           cloudformation.String("Version of the guardrail (GUARDRAIL_VERSION): a number, or DRAFT. Used only with GuardrailId."),
+			Default:               "DRAFT",
+			AllowedPattern:        cloudformation.String(`^([0-9]{1,8}|DRAFT)$`),
+			ConstraintDescription: cloudformation.String("a version number or DRAFT"),
+		},
+		"GuardrailStreamMode": {
+			Type: "String",
+			Description: cloudformation.String("How the guardrail sees a stream (GUARDRAIL_STREAM_MODE): sync holds text back until the guardrail has checked it; " +
+				"async streams at once and may end an answer after some of it went out."),
+			Default:       "sync",
+			AllowedValues: []any{"sync", "async"},
+		},
+		"PromptCache": {
+			Type: "String",
+			Description: cloudformation.String("auto: add Bedrock cache points after the system prompt and the tools for the models that cache them (PROMPT_CACHE), " +
+				"so that repeated prefixes are billed as cache reads; off: only what clients mark (Anthropic cache_control)."),
+			Default:       "off",
+			AllowedValues: []any{"auto", "off"},
+		},
 		"AlarmEmail": {
 			Type:                  "String",
 			Description:           cloudformation.String("Email address the alarms notify through an SNS topic (confirm the subscription mail); empty: alarms without notifications."),
@@ -355,6 +407,7 @@ func parameterInterface(o options) map[string]any {
 			group("Models", "ModelId", "AllowedModels", "MaxTokens", "SystemPrompt", "ModelsCacheSeconds"),
 			group("Function", function...),
 			group("Access", access...),
+			group("Operator controls", "DailyTokenBudget", "ModelFallbacks", "GuardrailId", "GuardrailVersion", "GuardrailStreamMode", "PromptCache"),
 			group("Images", "EnableImages", "ImageRetentionDays", "PresignSeconds"),
 			group("Alarms", "AlarmEmail", "AlarmTtftP99Ms", "Alarm5xxRatePercent"),
 			group("Stage and logs", "StageName", "LogRetentionDays", "LogLevel", "ConfigureApiGatewayAccount"),
