@@ -95,7 +95,7 @@ func (h *Handler) Converse(r *http.Request, c *Call) (*Answer, *Error) {
 			if !last {
 				opts = append(opts, noRetries)
 			}
-			out, err = h.bedrock.Converse(ctx, c.converseInput(), opts...)
+			out, err = h.bedrock.Converse(ctx, h.converseInput(c), opts...)
 			return err
 		})
 	}); e != nil {
@@ -138,5 +138,12 @@ func (h *Handler) Converse(r *http.Request, c *Call) (*Answer, *Error) {
 	}
 	rec.stopReason = a.StopReason
 	rec.setUsage(a.Usage)
+	if a.StopReason == StopGuardrail {
+		var trace *types.GuardrailTraceAssessment
+		if out.Trace != nil {
+			trace = out.Trace.Guardrail
+		}
+		rec.guardrail = guardrailAction(trace)
+	}
 	return a, nil
 }

@@ -111,7 +111,7 @@ func (h *Handler) Relay(w http.ResponseWriter, r *http.Request, c *Call, enc Enc
 		}
 		headers := time.AfterFunc(h.cfg.UpstreamHeaderTimeout, func() { cancel(errHeaderTimeout) })
 		defer headers.Stop()
-		out, err = h.bedrock.ConverseStream(ctx, c.streamInput(), opts...)
+		out, err = h.bedrock.ConverseStream(ctx, h.streamInput(c), opts...)
 		if err != nil {
 			call.discard()
 		}
@@ -302,6 +302,13 @@ func (s *stream) event(ev types.ConverseStreamOutput) (wrote bool, err error) {
 		}
 		if m := v.Value.Metrics; m != nil {
 			s.done.Timings.UpstreamLatencyMs = deref(m.LatencyMs)
+		}
+		if s.done.StopReason == StopGuardrail {
+			var trace *types.GuardrailTraceAssessment
+			if v.Value.Trace != nil {
+				trace = v.Value.Trace.Guardrail
+			}
+			s.rec.guardrail = guardrailAction(trace)
 		}
 	}
 	return false, nil

@@ -101,10 +101,14 @@ func (e *Emulator) converseStream(ctx context.Context, w http.ResponseWriter, re
 	if err := fw.event("messageStop", map[string]string{"stopReason": p.stopReason}); err != nil {
 		return cancelled()
 	}
-	if err := fw.event("metadata", map[string]any{
+	metadata := map[string]any{
 		"usage":   newUsage(res.inputTokens, res.deltas),
 		"metrics": metrics{time.Since(start).Milliseconds()},
-	}); err != nil {
+	}
+	if p.guardrailTrace != nil && conv.guardrail.trace {
+		metadata["trace"] = map[string]any{"guardrail": p.guardrailTrace}
+	}
+	if err := fw.event("metadata", metadata); err != nil {
 		return cancelled()
 	}
 	res.outcome = outcomeCompleted
@@ -182,12 +186,16 @@ func (e *Emulator) converse(ctx context.Context, w http.ResponseWriter, rec *Rec
 			content[i] = map[string]any{"text": text}
 		}
 	}
-	return writeJSONAnswer(w, res, p, stop, map[string]any{
+	answer := map[string]any{
 		"output":     map[string]any{"message": map[string]any{"role": "assistant", "content": content}},
 		"stopReason": stop,
 		"usage":      newUsage(res.inputTokens, res.deltas),
 		"metrics":    metrics{time.Since(start).Milliseconds()},
-	}, nil)
+	}
+	if p.guardrailTrace != nil && conv.guardrail.trace {
+		answer["trace"] = map[string]any{"guardrail": p.guardrailTrace}
+	}
+	return writeJSONAnswer(w, res, p, stop, answer, nil)
 }
 
 // jsonOrEmpty is s as raw JSON, or {} when s is not valid JSON (a tool

@@ -42,6 +42,16 @@
 //     filtered by byProvider, byOutputModality, byInferenceType and
 //     byCustomizationType.
 //
+// Guardrails: Converse and ConverseStream honour one guardrail,
+// GuardrailID version GuardrailVersion, whose word filter blocks
+// "forbidden": in the users' text (not tool results) it answers
+// GuardrailMessage alone; in the answer it ends the text at that word,
+// held back and replaced by GuardrailMessage (streamProcessingMode sync)
+// or already sent (async); either way the stop reason is
+// guardrail_intervened and, with trace enabled, the metadata event (or
+// the Converse answer) carries the guardrail's assessment. Any other
+// guardrail is a ValidationException, as an unknown one is on Bedrock.
+//
 // Token accounting: inputTokens is the number of whitespace-separated words
 // in all text blocks of all messages plus the system prompt (Titan: of
 // inputText); outputTokens is the number of deltas generated (text,

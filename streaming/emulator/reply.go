@@ -19,6 +19,7 @@ type conversation struct {
 	toolChoice    toolChoice
 	toolResults   []toolResult // the toolResult blocks of the last user message
 	noReasoning   bool         // thinking explicitly disabled
+	guardrail     *guardrail   // the request's guardrail (Converse and ConverseStream); nil = none
 }
 
 // blockType is the kind of one content block of an answer.
@@ -49,6 +50,9 @@ type plan struct {
 	initialDelay time.Duration
 	interval     time.Duration
 	nextWord     string // truncated-v1: the word in the frame cut in half
+	// guardrailTrace is the guardrail's assessment when it intervened,
+	// for the trace of the metadata event (or of the Converse answer).
+	guardrailTrace map[string]any
 }
 
 // deltaCount is the number of deltas of the answer, which is also its
@@ -133,6 +137,9 @@ func (e *Emulator) plan(k kind, conv *conversation) plan {
 		p.interval = e.interval
 	default:
 		p.interval = e.interval
+	}
+	if conv.guardrail != nil && !p.failing() {
+		applyGuardrail(&p, conv.guardrail)
 	}
 	if k == kindTruncated {
 		full := naturalAnswer(conv.prompt, false)

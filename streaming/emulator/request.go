@@ -11,8 +11,8 @@ import (
 )
 
 // converseRequest is the part of the Converse / ConverseStream request body
-// the emulator reads. Other fields (guardrailConfig, document blocks...)
-// are accepted and ignored, as a model that does not use them would.
+// the emulator reads. Other fields (document blocks...) are accepted and
+// ignored, as a model that does not use them would.
 type converseRequest struct {
 	Messages []struct {
 		Role    string         `json:"role"`
@@ -25,8 +25,9 @@ type converseRequest struct {
 		TopP          *float64 `json:"topP"`
 		StopSequences []string `json:"stopSequences"`
 	} `json:"inferenceConfig"`
-	ToolConfig                   *toolConfigJSON `json:"toolConfig"`
-	AdditionalModelRequestFields json.RawMessage `json:"additionalModelRequestFields"`
+	ToolConfig                   *toolConfigJSON      `json:"toolConfig"`
+	AdditionalModelRequestFields json.RawMessage      `json:"additionalModelRequestFields"`
+	GuardrailConfig              *guardrailConfigJSON `json:"guardrailConfig"`
 }
 
 type contentBlock struct {
@@ -207,6 +208,26 @@ func parseConverse(body []byte, m *model) (*conversation, error) {
 			conv.prompt = strings.Join(parts, "\n")
 			break
 		}
+	}
+	if req.GuardrailConfig != nil {
+		g, err := parseGuardrail(req.GuardrailConfig)
+		if err != nil {
+			return nil, err
+		}
+		// The guardrail reads the user's text (not tool results: those
+		// are checked when the answer quotes them).
+		var texts []string
+		for _, msg := range req.Messages {
+			if msg.Role == "user" {
+				for _, c := range msg.Content {
+					if c.Text != nil {
+						texts = append(texts, *c.Text)
+					}
+				}
+			}
+		}
+		g.inputBlocked = inputBlocked(texts)
+		conv.guardrail = g
 	}
 	countWords := func(blocks []contentBlock) {
 		for _, c := range blocks {
