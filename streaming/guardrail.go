@@ -14,9 +14,10 @@ import (
 const StopGuardrail = "guardrail_intervened"
 
 // streamInput is c as ConverseStream takes it, with the operator's
-// guardrail (GUARDRAIL_ID) attached.
+// guardrail (GUARDRAIL_ID) attached and PROMPT_CACHE's cache points added.
 func (h *Handler) streamInput(c *Call) *bedrockruntime.ConverseStreamInput {
 	in := c.streamInput()
+	in.System, in.ToolConfig = h.withCachePoints(c)
 	if g := h.cfg.Guardrail; g != nil {
 		in.GuardrailConfig = &types.GuardrailStreamConfiguration{
 			GuardrailIdentifier:  aws.String(g.ID),
@@ -30,9 +31,11 @@ func (h *Handler) streamInput(c *Call) *bedrockruntime.ConverseStreamInput {
 	return in
 }
 
-// converseInput is c as Converse takes it, with the guardrail attached.
+// converseInput is c as Converse takes it, with the guardrail attached and
+// PROMPT_CACHE's cache points added.
 func (h *Handler) converseInput(c *Call) *bedrockruntime.ConverseInput {
 	in := c.converseInput()
+	in.System, in.ToolConfig = h.withCachePoints(c)
 	if g := h.cfg.Guardrail; g != nil {
 		in.GuardrailConfig = &types.GuardrailConfiguration{
 			GuardrailIdentifier: aws.String(g.ID),

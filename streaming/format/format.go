@@ -236,8 +236,8 @@ func appendDone(buf []byte, ev streaming.DoneEvent) []byte {
 	buf = openObject(buf)
 	buf = append(buf, `"stopReason":`...)
 	buf = streaming.AppendJSONString(buf, ev.StopReason)
-	buf = fmt.Appendf(buf, `,"usage":{"inputTokens":%d,"outputTokens":%d,"totalTokens":%d}`,
-		ev.Usage.InputTokens, ev.Usage.OutputTokens, ev.Usage.TotalTokens)
+	buf = fmt.Appendf(buf, `,"usage":{"inputTokens":%d,"outputTokens":%d,"totalTokens":%d,"cacheReadInputTokens":%d,"cacheWriteInputTokens":%d}`,
+		ev.Usage.InputTokens, ev.Usage.OutputTokens, ev.Usage.TotalTokens, ev.Usage.CacheReadInputTokens, ev.Usage.CacheWriteInputTokens)
 	buf = fmt.Appendf(buf, `,"timings":{"timeToFirstTokenMs":%d,"durationMs":%d,"upstreamLatencyMs":%d}}`,
 		ev.Timings.TimeToFirstTokenMs, ev.Timings.DurationMs, ev.Timings.UpstreamLatencyMs)
 	return buf

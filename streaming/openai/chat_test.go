@@ -442,12 +442,12 @@ func TestChatAnswerMapping(t *testing.T) {
 			t.Errorf("finishReason(%q) = %q, want %q", stop, got, want)
 		}
 	}
-	a := &streaming.Answer{Reasoning: "let me think", StopReason: "tool_use", Usage: streaming.Usage{InputTokens: 3, OutputTokens: 4, TotalTokens: 7},
+	a := &streaming.Answer{Reasoning: "let me think", StopReason: "tool_use", Usage: streaming.Usage{InputTokens: 3, OutputTokens: 4, TotalTokens: 17, CacheReadInputTokens: 10},
 		ToolCalls: []streaming.ToolCall{{ID: "tooluse_1", Name: "get_weather", Input: []byte(`{"city":"Oslo"}`)}}}
 	b, _ := json.Marshal(chatCompletion(chatMeta{id: "chatcmpl-X", model: "m", created: 5}, a))
 	want := `{"choices":[{"finish_reason":"tool_calls","index":0,"logprobs":null,"message":{"role":"assistant","content":null,"reasoning_content":"let me think",` +
 		`"tool_calls":[{"id":"tooluse_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Oslo\"}"}}]}}],` +
-		`"created":5,"id":"chatcmpl-X","model":"m","object":"chat.completion","usage":{"completion_tokens":4,"prompt_tokens":3,"total_tokens":7}}`
+		`"created":5,"id":"chatcmpl-X","model":"m","object":"chat.completion","usage":{"prompt_tokens":13,"completion_tokens":4,"total_tokens":17,"prompt_tokens_details":{"cached_tokens":10}}}`
 	if string(b) != want {
 		t.Errorf("chat.completion:\n%s\nwant\n%s", b, want)
 	}

@@ -151,8 +151,9 @@ func (e *chatChunkEncoder) Done(ev streaming.DoneEvent) error {
 		e.Buf = streaming.AppendJSONString(e.Buf, e.meta.id)
 		e.Buf = fmt.Appendf(e.Buf, `,"object":"chat.completion.chunk","created":%d,"model":`, e.meta.created)
 		e.Buf = streaming.AppendJSONString(e.Buf, e.meta.model)
-		e.Buf = fmt.Appendf(e.Buf, `,"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}`+"\n\n",
-			ev.Usage.InputTokens, ev.Usage.OutputTokens, ev.Usage.TotalTokens)
+		u := usageOf(ev.Usage)
+		e.Buf = fmt.Appendf(e.Buf, `,"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d,"prompt_tokens_details":{"cached_tokens":%d}}}`+"\n\n",
+			u.PromptTokens, u.CompletionTokens, u.TotalTokens, u.PromptTokensDetails.CachedTokens)
 	}
 	e.Buf = append(e.Buf, "data: [DONE]\n\n"...)
 	return e.Emit(e.Buf)
@@ -225,6 +226,6 @@ func chatCompletion(meta chatMeta, a *streaming.Answer) any {
 		"created": meta.created,
 		"model":   meta.model,
 		"choices": []any{map[string]any{"index": 0, "message": msg, "logprobs": nil, "finish_reason": finishReason(a.StopReason)}},
-		"usage":   map[string]int{"prompt_tokens": a.Usage.InputTokens, "completion_tokens": a.Usage.OutputTokens, "total_tokens": a.Usage.TotalTokens},
+		"usage":   usageOf(a.Usage),
 	}
 }
