@@ -49,6 +49,7 @@ func budgetGateway(t *testing.T, store streaming.BudgetStore) *gatewaytest.Gatew
 	cfg := testConfig()
 	cfg.APIKeys = []string{keyA, keyB}
 	cfg.DailyTokenBudget = 50
+	cfg.EmbeddingModelID, cfg.ImageModelID = emulator.EmbeddingModelID, emulator.ImageModelID
 	emu := emulator.New(emulator.Options{})
 	g := gatewaytest.To(t, emulatorURL(t, emu), streaming.Upstreams{Budgets: store}, cfg, nil, gateway.Dialects()...)
 	g.Emu = emu
@@ -108,6 +109,16 @@ func TestTokenBudgets(t *testing.T) {
 				}
 				return e.Error.Code
 			}},
+		{"embeddings", "/v1/embeddings", `{"input":"hi"}`, func(b []byte) string {
+			var e struct{ Error struct{ Type, Code string } }
+			json.Unmarshal(b, &e)
+			return e.Error.Code
+		}},
+		{"images", "/v1/images/generations", `{"prompt":"a lighthouse","response_format":"b64_json"}`, func(b []byte) string {
+			var e struct{ Error struct{ Type, Code string } }
+			json.Unmarshal(b, &e)
+			return e.Error.Code
+		}},
 		{"generate", "/generate", `{"input":"hi","modelId":"emulator.fast-v1"}`, func(b []byte) string {
 			var e struct {
 				Error   struct{ Code string }

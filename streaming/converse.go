@@ -43,11 +43,9 @@ func (h *Handler) UpstreamCall(r *http.Request, fn func(ctx context.Context) err
 }
 
 // InvokeJSON runs one InvokeModel call with a JSON body and answer (the
-// image and embedding models), under UpstreamCall's limits.
+// image and embedding models), under UpstreamCall's limits. Callers Admit
+// the request first, once (a request may make several calls at once).
 func (h *Handler) InvokeJSON(r *http.Request, modelID string, body []byte) (*bedrockruntime.InvokeModelOutput, *Error) {
-	if e := h.budgets.check(r.Context(), logOf(r)); e != nil {
-		return nil, e
-	}
 	var out *bedrockruntime.InvokeModelOutput
 	e := h.UpstreamCall(r, func(ctx context.Context) (err error) {
 		out, err = h.bedrock.InvokeModel(ctx, &bedrockruntime.InvokeModelInput{

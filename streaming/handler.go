@@ -347,9 +347,9 @@ func hashKey(key string) string {
 }
 
 // Admit applies what a request must pass before it may spend tokens: its
-// key's daily budget (DAILY_TOKEN_BUDGET). Relay, Converse and InvokeJSON
-// admit their requests themselves; a dialect that calls Bedrock another
-// way calls Admit first.
+// key's daily budget (DAILY_TOKEN_BUDGET). Relay, Converse and
+// GenerateImages admit their requests themselves; a dialect that calls
+// Bedrock another way (InvokeJSON, a pass-through) calls Admit once first.
 func (h *Handler) Admit(r *http.Request) *Error { return h.budgets.check(r.Context(), logOf(r)) }
 
 func (h *Handler) serveHealth(w http.ResponseWriter, r *http.Request) {

@@ -139,6 +139,9 @@ func (h *Handler) GenerateImages(r *http.Request, req *ImageRequest, model strin
 	}
 	rec := logOf(r)
 	rec.model = h.cfg.ImageModelID
+	if e := h.Admit(r); e != nil {
+		return nil, e
+	}
 	out, e := h.InvokeJSON(r, h.cfg.ImageModelID, body)
 	if e != nil {
 		return nil, contentFilter(e)

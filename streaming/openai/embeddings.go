@@ -48,6 +48,10 @@ func (d *dialect) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.SetModel(cfg.EmbeddingModelID, "json")
+	if e := d.h.Admit(r); e != nil {
+		streaming.WriteError(w, r, e)
+		return
+	}
 	dims := streaming.ValueOr(req.Dimensions, 1024)
 	vectors := make([][]float64, len(inputs))
 	tokens := make([]int, len(inputs))
