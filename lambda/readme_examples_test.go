@@ -1,9 +1,11 @@
 package main
 
-// The README's examples for UI builders, run as written (extracted from
-// README.md) against local mode: the fetch() SSE reader in Chromium from a
-// page on another origin, and the Vercel AI SDK recipe with the real `ai`
-// package in Node.
+// The documentation's examples, run as written (extracted from whichever
+// markdown file holds them: README.md, streaming/README.md, ...) against
+// local mode: the fetch() SSE reader in Chromium from a page on another
+// origin, and the Vercel AI SDK recipe with the real `ai` package in Node.
+// TestReadmeExampleMarkers (docs_test.go) checks that every example marker
+// is run by a test here.
 
 import (
 	"context"
@@ -25,23 +27,35 @@ import (
 	"github.com/streamgate/streamgate/streaming/emulator"
 )
 
-// readmeExample returns the first ```js block after the README comment
-// that names test.
+// readmeExample returns the ```js block that follows the comment
+// <!-- README example: test ... --> in the repository's markdown files.
+// The marker must be in exactly one file, once.
 func readmeExample(t *testing.T, test string) string {
 	t.Helper()
-	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
-	if err != nil {
-		t.Fatal(err)
+	re := regexp.MustCompile("(?s)<!-- README example: " + regexp.QuoteMeta(test) + "\\b[^>]*-->\\s*```js\\n(.*?)```")
+	var found []string
+	var example string
+	for _, file := range markdownFiles(t) {
+		b, err := os.ReadFile(filepath.Join(docsRoot, filepath.FromSlash(file)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllSubmatch(b, -1) {
+			found = append(found, file)
+			example = string(m[1])
+		}
 	}
-	re := regexp.MustCompile("(?s)<!-- README example: " + test + "\\b[^>]*-->\\s*```js\\n(.*?)```")
-	m := re.FindSubmatch(readme)
-	if m == nil {
-		t.Fatalf("README.md has no ```js block after <!-- README example: %s ... -->", test)
+	switch len(found) {
+	case 0:
+		t.Fatalf("no markdown file has a ```js block after <!-- README example: %s ... -->", test)
+	case 1:
+	default:
+		t.Fatalf("the example of %s is marked %d times, in %q", test, len(found), found)
 	}
-	return string(m[1])
+	return example
 }
 
-// TestReadmeFetchExample runs the README's streamAnswer in a page served
+// TestReadmeFetchExample runs the documented streamAnswer in a page served
 // from another origin: with CORS_ALLOW_ORIGINS set to that origin it
 // streams the answer piece by piece and reports errors by code, before and
 // during the stream; without it the browser refuses the response.
@@ -136,14 +150,15 @@ try { await streamAnswer(`+jsString(closed.url)+`, {prompt: 'hi'}, () => {}); re
 	}
 }
 
-// TestReadmeAISDKRecipe runs the README's recipe with the real `ai`
+// TestReadmeAISDKRecipe runs the documented recipe with the real `ai`
 // package against local mode: useChat's TextStreamChatTransport (what
 // useChat uses with the text protocol) with its default body plus modelId,
 // as the README's useChat example configures it, and with the README's
-// body mapping (extracted from README.md); and useCompletion's request
+// body mapping (extracted from the markdown); and useCompletion's request
 // through callCompletionApi (what useCompletion calls).
 func TestReadmeAISDKRecipe(t *testing.T) {
 	t.Parallel()
+	mapping := readmeExample(t, "TestReadmeAISDKRecipe") // before any skip: a missing example fails everywhere
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node not found: the Vercel AI SDK recipe test needs Node.js (scripts/test installs it)")
@@ -155,7 +170,6 @@ func TestReadmeAISDKRecipe(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(modules, "ai", "package.json")); err != nil {
 		t.Skip("the ai package is not installed: scripts/test runs npm ci in lambda/testdata/aisdk")
 	}
-	mapping := readmeExample(t, "TestReadmeAISDKRecipe")
 	const rate = 40
 	p, up := startChatLocal(t, emulator.Options{TokensPerSecond: rate})
 
