@@ -2,7 +2,8 @@ package main
 
 // The documentation's examples, run as written (extracted from whichever
 // markdown file holds them: README.md, streaming/README.md, ...) against
-// local mode: the fetch() SSE reader in Chromium from a page on another
+// local mode: the tour's OpenAI SDK call with the official `openai` package
+// in Node, the fetch() SSE reader in Chromium from a page on another
 // origin, and the Vercel AI SDK recipe with the real `ai` package in Node.
 // TestReadmeExampleMarkers (docs_test.go) checks that every example marker
 // is run by a test here.
@@ -53,6 +54,91 @@ func readmeExample(t *testing.T, test string) string {
 		t.Fatalf("the example of %s is marked %d times, in %q", test, len(found), found)
 	}
 	return example
+}
+
+// TestReadmeOpenAISDK runs the README's OpenAI SDK call as written, saved as a .mjs file and run by node with the
+// official openai package (pinned in lambda/testdata/openai), against local
+// mode in place of http://127.0.0.1:8080: it must print the emulator's
+// answer to the example's own prompt, in pieces as the words are generated.
+func TestReadmeOpenAISDK(t *testing.T) {
+	t.Parallel()
+	example := readmeExample(t, "TestReadmeOpenAISDK") // before any skip: a missing example fails everywhere
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not found: the OpenAI SDK example test needs Node.js (scripts/test installs it)")
+	}
+	modules, err := filepath.Abs(filepath.Join("testdata", "openai", "node_modules"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(modules, "openai", "package.json")); err != nil {
+		t.Skip("the openai package is not installed: scripts/test runs npm ci in lambda/testdata/openai")
+	}
+	const documented = "http://127.0.0.1:8080"
+	if !strings.Contains(example, "'"+documented+"/v1'") {
+		t.Fatalf("the example does not point the SDK at %s/v1 (local mode's default), so this test cannot run it against local mode:\n%s", documented, example)
+	}
+	model := regexp.MustCompile(`model: '([^']+)'`).FindStringSubmatch(example)
+	prompt := regexp.MustCompile(`content: '([^']+)'`).FindStringSubmatch(example)
+	if model == nil || prompt == nil {
+		t.Fatalf("the example names no model: '...' or content: '...':\n%s", example)
+	}
+	const rate = 40
+	p, up := startChatLocal(t, emulator.Options{TokensPerSecond: rate})
+
+	// The file sits in a directory whose node_modules is the pinned
+	// package: ES modules resolve imports by walking up from the file.
+	dir := t.TempDir()
+	if err := os.Symlink(modules, filepath.Join(dir, "node_modules")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tour.mjs"), []byte(strings.ReplaceAll(example, documented, p.url)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "tour.mjs")
+	cmd.Dir = dir
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	var arrivals []time.Time
+	buf := make([]byte, 4096)
+	for {
+		n, err := out.Read(buf)
+		if n > 0 {
+			text.Write(buf[:n])
+			arrivals = append(arrivals, time.Now())
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("node tour.mjs: %v\n%s", err, stderr.String())
+	}
+	want, _ := emulator.Answer(model[1], prompt[1], 0)
+	if got := text.String(); got != strings.Join(want, "") {
+		t.Fatalf("the example printed %q, want the emulator's answer %q", got, strings.Join(want, ""))
+	}
+	// 40 words a second, each printed as its chunk arrives.
+	if len(arrivals) < len(want)/4 {
+		t.Errorf("the example's output came in %d pieces for %d words: not streamed", len(arrivals), len(want))
+	}
+	if spread, generation := arrivals[len(arrivals)-1].Sub(arrivals[0]), time.Duration(len(want)-1)*time.Second/rate; spread < generation/2 {
+		t.Errorf("the output spread over %v; the emulator took about %v to generate it", spread, generation)
+	}
+	if reqs := up.requests(); len(reqs) != 1 || !slices.Equal(reqs[0].turns(), []string{"user: " + prompt[1]}) {
+		t.Errorf("Bedrock got %d ConverseStream requests (%v), want the example's one prompt", len(reqs), reqs)
+	}
+	p.stdout.WaitFor(t, regexp.MustCompile(`"path":"/v1/chat/completions","status":200,.*"format":"openai"`), 10*time.Second)
 }
 
 // TestReadmeFetchExample runs the documented streamAnswer in a page served
