@@ -56,7 +56,8 @@ func readmeExample(t *testing.T, test string) string {
 	return example
 }
 
-// TestReadmeOpenAISDK runs the README's OpenAI SDK call as written, saved as a .mjs file and run by node with the
+// TestReadmeOpenAISDK runs the tour's OpenAI SDK call (README.md, "A
+// 30-second tour") as written, saved as a .mjs file and run by node with the
 // official openai package (pinned in lambda/testdata/openai), against local
 // mode in place of http://127.0.0.1:8080: it must print the emulator's
 // answer to the example's own prompt, in pieces as the words are generated.
@@ -141,7 +142,8 @@ func TestReadmeOpenAISDK(t *testing.T) {
 	p.stdout.WaitFor(t, regexp.MustCompile(`"path":"/v1/chat/completions","status":200,.*"format":"openai"`), 10*time.Second)
 }
 
-// TestReadmeFetchExample runs the documented streamAnswer in a page served
+// TestReadmeFetchExample runs the documented streamAnswer (streaming/README.md,
+// "Your own page") in a page served
 // from another origin: with CORS_ALLOW_ORIGINS set to that origin it
 // streams the answer piece by piece and reports errors by code, before and
 // during the stream; without it the browser refuses the response.
@@ -236,7 +238,8 @@ try { await streamAnswer(`+jsString(closed.url)+`, {prompt: 'hi'}, () => {}); re
 	}
 }
 
-// TestReadmeAISDKRecipe runs the documented recipe with the real `ai`
+// TestReadmeAISDKRecipe runs the documented recipe (streaming/README.md,
+// "Your own page") with the real `ai`
 // package against local mode: useChat's TextStreamChatTransport (what
 // useChat uses with the text protocol) with its default body plus modelId,
 // as the README's useChat example configures it, and with the README's
