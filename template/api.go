@@ -423,7 +423,7 @@ func addStage(t *cloudformation.Template, o options, deployment string) {
 
 // addAPIKey adds the first API key and the usage plan that every key of
 // the stack belongs to: per-key throttle and quota, enforced by API
-// Gateway. More keys: create them and add them to the plan (README).
+// Gateway. More keys: create them and add them to the plan (template/README.md).
 func addAPIKey(t *cloudformation.Template) {
 	t.Resources[resAPIKey] = &apigateway.ApiKey{
 		Name:        cloudformation.String(ref("AWS::StackName")),

@@ -21,7 +21,7 @@
 // grant is computed from the models, and everything that API Gateway
 // serves from a deployment snapshot is written into the API's resources
 // (see deploymentID). Everything else is a parameter set at deploy time
-// (README, "Deploy to AWS"). Out-of-range values are refused with an error
+// (template/README.md, "Stack parameters"). Out-of-range values are refused with an error
 // that names the flag; -region only adds warnings.
 //
 // goformation v7 predates ResponseTransferMode, and cannot put a Ref into

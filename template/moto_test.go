@@ -22,7 +22,7 @@ import (
 // motoSkips are the resource types of the template that moto 5.2's
 // CloudFormation does not create (it logs "No Moto CloudFormation support
 // for TYPE" and goes on). A green mock deployment says nothing about them;
-// README ("Deploy to AWS") lists them too. moto also drops the Method
+// template/README.md ("The template, tested") lists them too. moto also drops the Method
 // integration's ResponseTransferMode and TimeoutInMillis.
 var motoSkips = []string{
 	"AWS::ApiGateway::ApiKey",

@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "markdown `file` to write (default BENCHMARKS.md at the repository root; - for stdout only)")
 	only := fs.String("only", "", "comma `list` of sections to run: "+strings.Join(allSections, ",")+" (default all)")
 	since := fs.Int64("since", 0, "`unix-nanos` when the whole run started (scripts/bench passes it, so the total includes go test)")
-	fs.StringVar(&cfg.GoBench, "gobench", "", "`file` with the output of go test -bench -benchmem ./streaming/ (encoders section)")
+	fs.StringVar(&cfg.GoBench, "gobench", "", "`file` with the output of go test -bench -benchmem of the packages scripts/bench names (encoders section)")
 	fs.StringVar(&cfg.Dist, "dist", "", "`dir` holding scripts/build's bootstrap and lambda.zip (sizes)")
 	fs.StringVar(&cfg.Bootstrap, "bootstrap", "", "host bootstrap `binary` (default: built into a temporary directory)")
 	fs.StringVar(&cfg.BootstrapBefore, "bootstrap-before", "", "an earlier host bootstrap `binary` for section lambdastream to compare with, interleaved (scripts/bench -before REV builds one)")

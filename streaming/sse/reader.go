@@ -2,10 +2,10 @@
 // browser's EventSource does, from a stream that arrives in chunks of any
 // size.
 //
-// The gateway only writes SSE (its encoders are in package streaming);
-// this is the one reader of it, for the programs that judge what the
-// gateway wrote: the tests (streamtest.ParseSSE), the load tester
-// (scripts/loadtest) and the benchmark's latency client
+// The gateway only writes SSE (its encoders are in streaming/format and
+// streaming/openai); this is the one reader of it, for the programs that
+// judge what the gateway wrote: the tests (streamtest.ParseSSE), the load
+// tester (scripts/loadtest) and the benchmark's latency client
 // (scripts/benchmark). They need three things from it: that it judges a
 // stream as a browser chat UI would, that it hands over each event the
 // moment its last byte has been read (first-delta and per-delta times
