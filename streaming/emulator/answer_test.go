@@ -167,7 +167,7 @@ func TestModels(t *testing.T) {
 	want := []string{
 		"emulator.steady-v1", "emulator.fast-v1", "emulator.long-v1", "emulator.slow-start-v1",
 		"emulator.throttle-v1", "emulator.midstream-error-v1", "emulator.truncated-v1", "emulator.timestamp-v1",
-		"emulator.reasoning-v1", "emulator.tools-v1", "emulator.echo-v1", "emulator.text-v1",
+		"emulator.reasoning-v1", "emulator.tools-v1", "emulator.echo-v1", "emulator.code-v1", "emulator.text-v1",
 	}
 	got := Models()
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -266,5 +266,49 @@ func TestEchoModel(t *testing.T) {
 	capped, stop := Answer("emulator.echo-v1", prompt, 3)
 	if strings.Join(capped, "") != "Show <img src=x " || stop != "max_tokens" {
 		t.Errorf("capped echo %q, %s", strings.Join(capped, ""), stop)
+	}
+}
+
+// TestCodeModel: code-v1's answers look like a real answer with code on
+// the wire: Markdown with closed code fences, several languages, tabs,
+// quotes, backslashes and non-ASCII text, most deltas holding a character
+// that JSON escapes; deterministic, CodeMinDeltas or more, capped by
+// maxTokens as the other models are.
+func TestCodeModel(t *testing.T) {
+	for _, prompt := range []string{"", "Write me a parser", "benchmark", "ünïcødé ✓"} {
+		deltas, stop := Answer("emulator.code-v1", prompt, 0)
+		again, _ := Answer("emulator.code-v1", prompt, 0)
+		if !slices.Equal(deltas, again) {
+			t.Errorf("%q: two answers differ", prompt)
+		}
+		if stop != "end_turn" || len(deltas) < CodeMinDeltas || len(deltas) > codeMaxDeltas+100 {
+			t.Errorf("%q: %d deltas, stop %q; want %d..about %d, end_turn", prompt, len(deltas), stop, CodeMinDeltas, codeMaxDeltas)
+		}
+		escaped := 0
+		for i, d := range deltas {
+			if d == "" || strings.TrimSpace(d) == "" && i > 0 {
+				t.Fatalf("%q: delta %d = %q has no word", prompt, i, d)
+			}
+			if strings.ContainsFunc(d, func(r rune) bool { return r == '"' || r == '\\' || r < 0x20 }) {
+				escaped++
+			}
+		}
+		if escaped*2 <= len(deltas) {
+			t.Errorf("%q: %d of %d deltas need a JSON escape, want most", prompt, escaped, len(deltas))
+		}
+		text := strings.Join(deltas, "")
+		if n := strings.Count(text, "```"); n == 0 || n%2 != 0 {
+			t.Errorf("%q: %d code fences, want an even number above 0", prompt, n)
+		}
+		for _, want := range []string{"\t", "\n", `"`, `\\`, "é", "```"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%q: answer has no %q", prompt, want)
+			}
+		}
+	}
+	full, _ := Answer("emulator.code-v1", "cap me", 0)
+	capped, stop := Answer("emulator.code-v1", "cap me", 500)
+	if len(capped) != 500 || stop != "max_tokens" || !slices.Equal(capped, full[:500]) {
+		t.Errorf("maxTokens 500: %d deltas, stop %q, prefix of the whole answer %v", len(capped), stop, slices.Equal(capped, full[:min(500, len(full))]))
 	}
 }

@@ -15,7 +15,8 @@
 // Its models (see Models, ImageModelID, EmbeddingModelID) are chosen by
 // model id and reproduce the situations a streaming gateway must survive:
 // steady and long streams, a slow first token, throttling, a mid-stream
-// exception, a connection cut mid-frame, reasoning, tool calls; and the
+// exception, a connection cut mid-frame, reasoning, tool calls, an answer
+// with code whose deltas are full of JSON escapes (code-v1); and the
 // image and embedding models of the InvokeModel routes. Every answer is a
 // pure function of the request; Answer, Reasoning, ToolCallFor,
 // ToolResultAnswer, Image and Embedding compute it for tests elsewhere, so

@@ -182,6 +182,8 @@ func TestConverseStreamAnswers(t *testing.T) {
 		{"emulator.slow-start-v1", "slow", 0, types.StopReasonEndTurn},
 		{"emulator.long-v1", "long", 0, types.StopReasonEndTurn},
 		{"emulator.long-v1", "long", 250, types.StopReasonMaxTokens},
+		{"emulator.code-v1", "Write me a parser", 0, types.StopReasonEndTurn},
+		{"emulator.code-v1", "Write me a parser", 300, types.StopReasonMaxTokens},
 	}
 	for i, tt := range tests {
 		t.Run(fmt.Sprintf("%s/max%d", tt.model, tt.maxTokens), func(t *testing.T) {

@@ -27,6 +27,7 @@ const (
 	kindImage
 	kindEmbed
 	kindEcho
+	kindCode
 )
 
 // Model ids of the InvokeModel-only models. They are not in Models(),
@@ -77,7 +78,8 @@ var (
 // initialisation, so it is shared by all Emulators without locking.
 //
 // Lengths: steady-v1, fast-v1 and slow-start-v1 send their natural answer
-// (40..120 words) or stop at maxTokens; timestamp-v1 sends exactly
+// (40..120 words) or stop at maxTokens; code-v1 its answer with code
+// (CodeMinDeltas to about 1,800 pieces, at the steady pace); timestamp-v1 sends exactly
 // maxTokens deltas when the request sets maxTokens (up to
 // maxTimestampDeltas; stop reason max_tokens), so that a latency benchmark
 // can ask for a stream of any length, and the natural length otherwise.
@@ -93,6 +95,7 @@ var modelTable = [...]model{
 	{"emulator.reasoning-v1", kindReasoning, "Emulator Reasoning", textImageIn, modalityText, true, onDemand, nil},
 	{"emulator.tools-v1", kindTools, "Emulator Tools", textImageIn, modalityText, true, onDemand, nil},
 	{"emulator.echo-v1", kindEcho, "Emulator Echo", textImageIn, modalityText, true, onDemand, nil},
+	{"emulator.code-v1", kindCode, "Emulator Code", textImageIn, modalityText, true, onDemand, nil},
 	{"emulator.text-v1", kindText, "Emulator Text", textIn, modalityText, true, bothInference, []string{"FINE_TUNING", "CONTINUED_PRE_TRAINING"}},
 	{ImageModelID, kindImage, "Emulator Image Generator", textIn, modalityImage, false, bothInference, []string{"FINE_TUNING"}},
 	{EmbeddingModelID, kindEmbed, "Emulator Text Embeddings", textIn, modalityEmbedding, false, onDemand, nil},
@@ -208,6 +211,8 @@ func isDigits(s string) bool {
 // sentence is capitalised. A max_tokens cut simply stops early, so a capped
 // answer is a prefix of the uncapped one (and usually ends with a space).
 //
+// code-v1 answers with Markdown and fenced code, one word-ish piece a
+// delta, most of them with a character JSON escapes (see codeAnswer).
 // steady-v1, fast-v1, slow-start-v1, timestamp-v1, text-v1 and tools-v1
 // (without tools) share one answer (40..120 words, from a hash of the
 // prompt), except that timestamp-v1 with maxTokens set sends exactly
@@ -297,10 +302,14 @@ var echoWords = regexp.MustCompile(`\S+\s*`)
 
 // fullAnswer is the uncapped answer of model kind k: echo-v1 repeats the
 // prompt, markup and all (a chat UI's rendering can be tested with model
-// text it chooses); the others say their natural answer.
+// text it chooses); code-v1 answers with code; the others say their
+// natural answer.
 func fullAnswer(k kind, prompt string) []string {
-	if k == kindEcho {
+	switch k {
+	case kindEcho:
 		return echoWords.FindAllString(prompt, -1)
+	case kindCode:
+		return codeAnswer(prompt)
 	}
 	return naturalAnswer(prompt, k == kindLong)
 }
