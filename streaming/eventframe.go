@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/schemas"
@@ -27,12 +28,14 @@ import (
 // when the frame is intact (both CRCs), is an event of type
 // contentBlockDelta, and its payload is exactly
 // {"contentBlockIndex":N,"delta":{"text":"..."}} (keys in any order, plus
-// Bedrock's string-valued padding "p"), with a text of plain valid UTF-8
-// and no escapes, it builds the SDK's own event in two allocations. Every
-// other frame — other events, other deltas, escapes, exceptions, a broken
-// or cut frame, a failed read — is handed, bytes unchanged and the read's
-// error after them, to the SDK's decoder, so what comes out is what the
-// SDK alone would give (FuzzDeltaFrameProtocol compares the two).
+// Bedrock's string-valued padding "p"), it builds the SDK's own event in
+// two allocations. The text is decoded as the SDK's JSON decoder decodes
+// it (unquoteText): escapes included, since real answers put a newline or
+// a quote in most deltas. Every other frame — other events, other deltas,
+// keys with escapes, invalid escapes, exceptions, a broken or cut frame, a
+// failed read — is handed, bytes unchanged and the read's error after
+// them, to the SDK's decoder, so what comes out is what the SDK alone
+// would give (FuzzDeltaFrameProtocol compares the two).
 //
 // One difference, a limit the SDK lacks: a prelude announcing more than
 // the event-stream format's 16 MiB, or lengths that contradict each other,
@@ -43,6 +46,7 @@ import (
 type deltaFrameProtocol struct {
 	*restjson1.Protocol
 	frame []byte
+	text  []byte // a text with escapes, decoded
 }
 
 func newDeltaFrameProtocol() *deltaFrameProtocol {
@@ -102,7 +106,7 @@ func (p *deltaFrameProtocol) decode(schema *smithy.Schema, registry *smithy.Type
 	}
 	if crc32.ChecksumIEEE(frame[:total-4]) == binary.BigEndian.Uint32(frame[total-4:]) &&
 		isTextDeltaEvent(frame[framePreludeLen:framePreludeLen+headersLen]) {
-		if text := parseTextDelta(frame[framePreludeLen+headersLen : total-4]); text != nil {
+		if text := parseTextDelta(frame[framePreludeLen+headersLen:total-4], &p.text); text != nil {
 			return text, nil, nil
 		}
 	}
@@ -215,8 +219,9 @@ type textDelta struct {
 
 // parseTextDelta parses {"contentBlockIndex":N,"delta":{"text":"..."}}
 // with optional string-valued other keys; nil for anything else, including
-// what would be valid JSON in other shapes.
-func parseTextDelta(b []byte) *textDelta {
+// what would be valid JSON in other shapes. A text with escapes is decoded
+// into *scratch, which is kept for the next frame.
+func parseTextDelta(b []byte, scratch *[]byte) *textDelta {
 	s := jsonScanner{b: b}
 	var (
 		index               int32
@@ -247,7 +252,7 @@ func parseTextDelta(b []byte) *textDelta {
 			if k, ok := s.plainString(); !ok || string(k) != "text" || !s.consume(':') {
 				return nil
 			}
-			if text, ok = s.plainString(); !ok || !s.consume('}') {
+			if text, ok = s.textString(scratch); !ok || !s.consume('}') {
 				return nil
 			}
 			haveText = true
@@ -323,6 +328,116 @@ func (s *jsonScanner) plainString() ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// textString reads a string value as the SDK's JSON decoder reads it
+// (smithy-go's copy of encoding/json's unquote): a string without escapes
+// is its bytes as they are, even invalid UTF-8; one with escapes is
+// decoded into *scratch by unquoteText. A raw control character or an
+// invalid escape answers false: the SDK refuses those.
+func (s *jsonScanner) textString(scratch *[]byte) ([]byte, bool) {
+	if !s.consume('"') {
+		return nil, false
+	}
+	start, escaped := s.i, false
+	for ; s.i < len(s.b); s.i++ {
+		switch c := s.b[s.i]; {
+		case c == '"':
+			str := s.b[start:s.i]
+			s.i++
+			if !escaped {
+				return str, true
+			}
+			*scratch = unquoteText((*scratch)[:0], str)
+			return *scratch, true
+		case c == '\\':
+			if !s.escape() {
+				return nil, false
+			}
+			escaped = true
+		case c < 0x20:
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// unquoteText appends to dst the text that the inside of a JSON string
+// stands for, decoded exactly as smithy-go's stdlib.UnquoteBytes (a copy
+// of encoding/json's unquoteBytes) decodes it: \uXXXX as UTF-16, a
+// surrogate pair as one rune, a lone surrogate as U+FFFD (the escape
+// after a high surrogate that does not pair with it is decoded on its
+// own), and, in a string with escapes, each byte of invalid UTF-8 as
+// U+FFFD. s must be well-formed: every escape valid (jsonScanner.escape),
+// no quote or control character.
+func unquoteText(dst, s []byte) []byte {
+	for len(s) > 0 {
+		i := bytes.IndexByte(s, '\\')
+		if i < 0 {
+			i = len(s)
+		}
+		if run := s[:i]; utf8.Valid(run) {
+			dst = append(dst, run...)
+		} else {
+			for len(run) > 0 {
+				r, size := utf8.DecodeRune(run)
+				dst = utf8.AppendRune(dst, r)
+				run = run[size:]
+			}
+		}
+		s = s[i:]
+		if len(s) == 0 {
+			break
+		}
+		switch c := s[1]; c {
+		case 'u':
+			r := hex4(s[2:6])
+			s = s[6:]
+			if utf16.IsSurrogate(r) {
+				if len(s) >= 6 && s[0] == '\\' && s[1] == 'u' {
+					if pair := utf16.DecodeRune(r, hex4(s[2:6])); pair != utf8.RuneError {
+						dst = utf8.AppendRune(dst, pair)
+						s = s[6:]
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			dst = utf8.AppendRune(dst, r)
+			continue
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		default: // '"', '\\', '/'
+			dst = append(dst, c)
+		}
+		s = s[2:]
+	}
+	return dst
+}
+
+// hex4 is the value of four hex digits (checked by jsonScanner.escape).
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h[:4] {
+		switch {
+		case c <= '9':
+			c -= '0'
+		case c >= 'a':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }
 
 // skipString passes over any well-formed string, escapes included.
