@@ -47,9 +47,23 @@ const relayDeltas = 500
 //     text-delta frames themselves (streaming.deltaFrameProtocol): below
 //     sdk, because the SDK's decoding costs more than the whole relay.
 //
+// Each on two answers: plain words without escapes (timestamp-v1, whose
+// texts are send stamps) and an answer with code (code-v1, suffix -code),
+// most of whose deltas carry JSON escapes (newlines, quotes, backslashes,
+// tabs), as real answers do.
+//
 // go test -run '^$' -bench LambdaRelay -benchmem ./lambda/apigw/
 func BenchmarkLambdaRelay(b *testing.B) {
-	frames := recordAnswer(b, relayDeltas)
+	for _, answer := range []struct{ suffix, model string }{
+		{"", relayModel},
+		{"-code", codeModel},
+	} {
+		benchmarkLambdaRelay(b, answer.suffix, answer.model)
+	}
+}
+
+func benchmarkLambdaRelay(b *testing.B, suffix, model string) {
+	frames := recordAnswer(b, model, relayDeltas)
 	upstream := httptest.NewServer(replay(frames))
 	defer upstream.Close()
 	client := bedrockruntime.New(bedrockruntime.Options{
@@ -58,9 +72,9 @@ func BenchmarkLambdaRelay(b *testing.B) {
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDBENCH", "SECRETBENCH", ""),
 	}, streaming.ConfigureClient)
 
-	b.Run("sdk", func(b *testing.B) {
+	b.Run("sdk"+suffix, func(b *testing.B) {
 		input := &bedrockruntime.ConverseStreamInput{
-			ModelId:         aws.String(relayModel),
+			ModelId:         aws.String(model),
 			Messages:        []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: "benchmark"}}}},
 			InferenceConfig: &types.InferenceConfiguration{MaxTokens: aws.Int32(relayDeltas)},
 		}
@@ -87,9 +101,9 @@ func BenchmarkLambdaRelay(b *testing.B) {
 		})
 	})
 
-	b.Run("lambda-sse", func(b *testing.B) {
+	b.Run("lambda-sse"+suffix, func(b *testing.B) {
 		cfg, err := streaming.LoadConfig(func(k string) string {
-			return map[string]string{"MODEL_ID": relayModel}[k]
+			return map[string]string{"MODEL_ID": model}[k]
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -128,15 +142,20 @@ func BenchmarkLambdaRelay(b *testing.B) {
 	})
 }
 
-// relayModel sends exactly maxTokens deltas (its texts are send stamps).
-const relayModel = "emulator.timestamp-v1"
+// relayModel sends exactly maxTokens deltas (its texts are send stamps);
+// codeModel's answers are longer than relayDeltas, so it sends exactly
+// that many too.
+const (
+	relayModel = "emulator.timestamp-v1"
+	codeModel  = "emulator.code-v1"
+)
 
 // recordAnswer has the emulator answer once (no network) and returns the
 // event-stream frames of that answer, one slice per frame.
-func recordAnswer(b *testing.B, deltas int) [][]byte {
+func recordAnswer(b *testing.B, model string, deltas int) [][]byte {
 	b.Helper()
 	body := fmt.Sprintf(`{"messages":[{"role":"user","content":[{"text":"benchmark"}]}],"inferenceConfig":{"maxTokens":%d}}`, deltas)
-	req := httptest.NewRequest(http.MethodPost, "/model/"+relayModel+"/converse-stream", strings.NewReader(body))
+	req := httptest.NewRequest(http.MethodPost, "/model/"+model+"/converse-stream", strings.NewReader(body))
 	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 benchmark")
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/streamgate/streamgate/streaming/emulator"
 )
 
 // Config is one benchmark run. DefaultConfig is what scripts/bench runs.
@@ -148,8 +150,8 @@ func (c Config) validate() error {
 		return errors.New("-conc-ramp must be in [0, 1m]")
 	case c.ColdStarts < 1 || c.ColdStarts > 200:
 		return errors.New("-coldstarts must be 1..200")
-	case c.LambdaStreamDeltas < 100 || c.LambdaStreamDeltas > 4096:
-		return errors.New("-lambdastream-deltas must be 100..4096 (the gateway's MAX_TOKENS)")
+	case c.LambdaStreamDeltas < 100 || c.LambdaStreamDeltas > emulator.CodeMinDeltas:
+		return fmt.Errorf("-lambdastream-deltas must be 100..%d (the shortest emulator.code-v1 answer)", emulator.CodeMinDeltas)
 	case c.LambdaStreamRate <= 0 || c.LambdaStreamRate > 1000:
 		return errors.New("-lambdastream-rate must be above 0 and at most 1000")
 	case c.LongDuration <= 0 || c.LongDuration > 2*time.Minute:

@@ -211,10 +211,17 @@ func newSDKClient(endpoint string) *bedrockruntime.Client {
 
 // readSDK streams one timestamp-v1 answer of n deltas through the SDK
 // directly: the baseline, with no gateway in between.
-func readSDK(ctx context.Context, client *bedrockruntime.Client, n, i int) (res streamResult) {
+func readSDK(ctx context.Context, client *bedrockruntime.Client, n, i int) streamResult {
+	return readSDKModel(ctx, client, timestampModel, n, i)
+}
+
+// readSDKModel is readSDK on another model: its deltas are counted, and
+// their latency recorded only for timestamp-v1.
+func readSDKModel(ctx context.Context, client *bedrockruntime.Client, model string, n, i int) (res streamResult) {
 	start := time.Now()
+	stamps := model == timestampModel
 	out, err := client.ConverseStream(ctx, &bedrockruntime.ConverseStreamInput{
-		ModelId: aws.String(timestampModel),
+		ModelId: aws.String(model),
 		Messages: []types.Message{{
 			Role:    types.ConversationRoleUser,
 			Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: "benchmark stream " + strconv.Itoa(i)}},
@@ -226,7 +233,9 @@ func readSDK(ctx context.Context, client *bedrockruntime.Client, n, i int) (res 
 		return res
 	}
 	res.status = http.StatusOK
-	res.lat, res.stamps = make([]int64, 0, n), make([]int64, 0, n)
+	if stamps {
+		res.lat, res.stamps = make([]int64, 0, n), make([]int64, 0, n)
+	}
 	stream := out.GetStream()
 	defer stream.Close()
 	for ev := range stream.Events() {
@@ -237,6 +246,11 @@ func readSDK(ctx context.Context, client *bedrockruntime.Client, n, i int) (res 
 		switch v := ev.(type) {
 		case *types.ConverseStreamOutputMemberContentBlockDelta:
 			t, ok := v.Value.Delta.(*types.ContentBlockDeltaMemberText)
+			if ok && !stamps {
+				res.deltas++
+				res.bytes += int64(len(t.Value))
+				continue
+			}
 			if !ok || len(t.Value) < 2 || t.Value[0] != 't' {
 				res.err = fmt.Errorf("unexpected delta %T", v.Value.Delta)
 				return res

@@ -47,6 +47,16 @@ func readGoBench(path string) (*EncoderReport, error) {
 	return rep, nil
 }
 
+// find returns the result named name, or nil.
+func (e *EncoderReport) find(name string) *GoBench {
+	for i := range e.Results {
+		if e.Results[i].Name == name {
+			return &e.Results[i]
+		}
+	}
+	return nil
+}
+
 func parseGoBench(sc *bufio.Scanner) (*EncoderReport, error) {
 	rep := &EncoderReport{}
 	for sc.Scan() {
@@ -118,6 +128,10 @@ func benchMeaning(name string) string {
 		return "per stream (lambda/apigw): a recorded 500-delta answer replayed one frame per flush from a loopback server, read with the SDK alone and its own event decoder; the upstream allocates nothing per delta, so these are the SDK's own costs"
 	case name == "LambdaRelay/lambda-sse":
 		return "per stream (lambda/apigw): the same answer through the Lambda path, apigw.Wrap and its pipe, read as the runtime reads it; the gateway decodes text-delta frames itself (streaming.deltaFrameProtocol), so this is below sdk: the SDK's decoding costs more than the whole relay"
+	case name == "LambdaRelay/sdk-code":
+		return "per stream (lambda/apigw): as sdk, on a 500-delta emulator.code-v1 answer (code: most deltas carry JSON escapes such as \\n, \\\" and \\t)"
+	case name == "LambdaRelay/lambda-sse-code":
+		return "per stream (lambda/apigw): as lambda-sse, on the emulator.code-v1 answer: the gateway's decoder decodes escaped text itself too"
 	}
 	return "see the bench_test.go files of streaming and its dialects"
 }

@@ -38,6 +38,7 @@ type LambdaStreamRun struct {
 	Wakeups   int64           // voluntary context switches, all threads, summed
 	GCs       int             // garbage collections, summed over rounds
 	Floor     bool            // the one-hop floor, not the bootstrap
+	Model     string          // the answer streamed: timestampModel or codeModel
 	AllDeltas int             // deltas over all rounds
 }
 
@@ -77,6 +78,20 @@ type lambdaSetting struct {
 	// floor: instead of the bootstrap, measure httputil.ReverseProxy
 	// (GOMAXPROCS=1) between an SDK client and the emulator.
 	floor bool
+	model string // "" → timestampModel
+}
+
+// codeSettings are the deployed setting and the floor again, on
+// emulator.code-v1: an answer with code, most of whose deltas carry JSON
+// escapes, where timestamp-v1's carry none.
+func (c Config) codeSettings() []lambdaSetting {
+	deployed := lambdaSetting{name: codeModel + ": GOMAXPROCS=1", noGODEBUG: true, model: codeModel}
+	if c.LambdaGODEBUG != "" {
+		deployed = lambdaSetting{name: codeModel + ": GOMAXPROCS=1, GODEBUG=" + c.LambdaGODEBUG, env: "GODEBUG=" + c.LambdaGODEBUG, model: codeModel}
+	}
+	floor := c.floorSetting()
+	floor.name, floor.model = codeModel+": "+floor.name, codeModel
+	return []lambdaSetting{deployed, floor}
 }
 
 func (c Config) lambdaSettings() []lambdaSetting {
@@ -102,6 +117,13 @@ func (c Config) lambdaSettings() []lambdaSetting {
 		s = append(s, lambdaSetting{name: "GOMAXPROCS=1, GODEBUG=" + c.LambdaGODEBUG, env: "GODEBUG=" + c.LambdaGODEBUG})
 	}
 	return s
+}
+
+func (s lambdaSetting) modelOrDefault() string {
+	if s.model == "" {
+		return timestampModel
+	}
+	return s.model
 }
 
 // floorSetting is the one-hop floor: a relay that only copies bytes, under
@@ -130,6 +152,7 @@ func runLambdaStream(ctx context.Context, cfg Config) (*LambdaStreamReport, erro
 		}
 	}
 	settings = append(settings, cfg.floorSetting())
+	settings = append(settings, cfg.codeSettings()...)
 	rep.Runs = make([]LambdaStreamRun, len(settings))
 	emu, err := startInProcessEmulator(emulator.Options{TokensPerSecond: cfg.LambdaStreamRate})
 	if err != nil {
@@ -139,7 +162,7 @@ func runLambdaStream(ctx context.Context, cfg Config) (*LambdaStreamReport, erro
 	for round := range cfg.LambdaStreamRounds {
 		for i, setting := range settings {
 			run := &rep.Runs[i]
-			run.Setting, run.Env, run.Floor = setting.name, setting.env, setting.floor
+			run.Setting, run.Env, run.Floor, run.Model = setting.name, setting.env, setting.floor, setting.modelOrDefault()
 			if err := lambdaStreamOnce(ctx, cfg, emu.URL, setting, run); err != nil {
 				return nil, fmt.Errorf("%s: %w", setting.name, err)
 			}
@@ -171,8 +194,9 @@ func lambdaStreamOnce(ctx context.Context, cfg Config, endpoint string, setting 
 		}
 	}
 	env = append(env, "GODEBUG="+godebug)
+	model := setting.modelOrDefault()
 	if setting.floor {
-		return floorStreamOnce(ctx, cfg, endpoint, env, run)
+		return floorStreamOnce(ctx, cfg, endpoint, env, model, run)
 	}
 	gcs := &gcCounter{}
 	bootstrap := setting.bootstrap
@@ -192,7 +216,7 @@ func lambdaStreamOnce(ctx context.Context, cfg Config, endpoint string, setting 
 	}
 	gc0 := gcs.count()
 	err = measureStream(ctx, cfg, inst.Pid, inst.tail, run, func(ctx context.Context) streamResult {
-		return readSSE(ctx, client, inst.URL, requestBody(timestampModel, cfg.LambdaStreamDeltas, 1), true, cfg.LambdaStreamDeltas)
+		return readSSE(ctx, client, inst.URL, requestBody(model, cfg.LambdaStreamDeltas, 1), model == timestampModel, cfg.LambdaStreamDeltas)
 	})
 	run.GCs += gcs.count() - gc0
 	return err
@@ -259,7 +283,7 @@ func (run *LambdaStreamRun) add(cpu time.Duration, before, after []threadStat, l
 // floorStreamOnce measures the same stream through a bare reverse proxy in
 // a fresh process of its own, read by the SDK: the system calls and
 // wake-ups any relay of one stream pays at this pace, with nothing else.
-func floorStreamOnce(ctx context.Context, cfg Config, endpoint string, env []string, run *LambdaStreamRun) error {
+func floorStreamOnce(ctx context.Context, cfg Config, endpoint string, env []string, model string, run *LambdaStreamRun) error {
 	proxy, err := startProxy(ctx, endpoint, append(env, "GOMAXPROCS=1")...)
 	if err != nil {
 		return err
@@ -270,12 +294,13 @@ func floorStreamOnce(ctx context.Context, cfg Config, endpoint string, env []str
 		return fmt.Errorf("warm-up: %s\n%s", r.describe(50), proxy.tail)
 	}
 	return measureStream(ctx, cfg, strconv.Itoa(proxy.Pid), proxy.tail, run, func(ctx context.Context) streamResult {
-		return readSDK(ctx, client, cfg.LambdaStreamDeltas, 1)
+		return readSDKModel(ctx, client, model, cfg.LambdaStreamDeltas, 1)
 	})
 }
 
 func (r *Report) lambdaStream(b *strings.Builder, row func(...string), l *LambdaStreamReport) {
 	fmt.Fprintf(b, "One stream of %d `emulator.timestamp-v1` deltas at %g/s through the Lambda path (the bootstrap in Lambda mode under a one-instance localgw), "+
+		"and in the last two rows of `emulator.code-v1` deltas (an answer with code: most deltas carry a JSON escape, where timestamp-v1's carry none; no send stamps, so no latency), "+
 		"as a Lambda instance serves it: a fresh process per stream, after one 50-delta warm-up stream. "+
 		"The settings take turns, %s of each, so that a busy moment on the shared machine hits them alike. "+
 		"CPU is the bootstrap's time on a CPU over the stream, all threads, from `/proc/PID/task/*/schedstat` (nanoseconds); "+
@@ -293,12 +318,15 @@ func (r *Report) lambdaStream(b *strings.Builder, row func(...string), l *Lambda
 			fmtDur(perK(run.Others, int64(run.AllDeltas))),
 			fmt.Sprintf("%.2f", run.perDelta(run.Wakeups)),
 			gcsPer1k(run),
-			fmtDur(run.Latency.P50), fmtDur(run.Latency.P99), fmtDur(run.Latency.Max))
+			fmtLatency(run, run.Latency.P50), fmtLatency(run, run.Latency.P99), fmtLatency(run, run.Latency.Max))
 	}
 	b.WriteString("\n")
 	if len(l.Runs) >= 2 {
 		base := l.Runs[0]
 		for _, run := range l.Runs[1:] {
+			if run.Model == codeModel {
+				continue
+			}
 			fmt.Fprintf(b, "- %s: %s CPU per delta than %s (median rounds; %s for the best rounds).\n", run.Setting,
 				lessOrMore(base.cpuPer1k(l.Deltas), run.cpuPer1k(l.Deltas)), base.Setting, lessOrMore(base.minPer1k(l.Deltas), run.minPer1k(l.Deltas)))
 		}
@@ -316,6 +344,7 @@ func (r *Report) lambdaStream(b *strings.Builder, row func(...string), l *Lambda
 			deployed.Setting, fmtDur(deployed.cpuPer1k(l.Deltas)), fmtDur(deployed.minPer1k(l.Deltas)),
 			ratio(deployed.cpuPer1k(l.Deltas), floor.cpuPer1k(l.Deltas)), fmtDur((deployed.cpuPer1k(l.Deltas)-floor.cpuPer1k(l.Deltas))/1000))
 	}
+	r.codeStream(b, l)
 	if i := slices.IndexFunc(l.Runs, func(r LambdaStreamRun) bool { return strings.Contains(r.Setting, "cancel polling") }); i >= 1 {
 		off, on := l.Runs[i-1], l.Runs[i]
 		fmt.Fprintf(b, "Cancellation polling (issue 9): %s per 1,000 deltas with the stream polling the cancel table every second, %s without, in the same rounds "+
@@ -327,6 +356,37 @@ func (r *Report) lambdaStream(b *strings.Builder, row func(...string), l *Lambda
 	if l.CancelPollingSkipped != "" {
 		fmt.Fprintf(b, "Cancellation polling was not measured: %s.\n\n", l.CancelPollingSkipped)
 	}
+}
+
+// codeStream compares the code-v1 rows with their floor and with the
+// same setting on plain words.
+func (r *Report) codeStream(b *strings.Builder, l *LambdaStreamReport) {
+	code := slices.IndexFunc(l.Runs, func(r LambdaStreamRun) bool { return r.Model == codeModel && !r.Floor })
+	codeFloor := slices.IndexFunc(l.Runs, func(r LambdaStreamRun) bool { return r.Model == codeModel && r.Floor })
+	if code < 0 || codeFloor < 0 {
+		return
+	}
+	c, f := l.Runs[code], l.Runs[codeFloor]
+	fmt.Fprintf(b, "On `emulator.code-v1` the bootstrap as deployed costs %s per 1,000 deltas (best %s) against the floor's %s (best %s) on the same answer: %s the floor",
+		fmtDur(c.cpuPer1k(l.Deltas)), fmtDur(c.minPer1k(l.Deltas)), fmtDur(f.cpuPer1k(l.Deltas)), fmtDur(f.minPer1k(l.Deltas)),
+		ratio(c.cpuPer1k(l.Deltas), f.cpuPer1k(l.Deltas)))
+	words := slices.IndexFunc(l.Runs, func(r LambdaStreamRun) bool {
+		return r.Model != codeModel && !r.Floor && r.Env == c.Env && !strings.Contains(r.Setting, "cancel polling") && !strings.HasPrefix(r.Setting, "before")
+	})
+	if words >= 0 {
+		w := l.Runs[words]
+		fmt.Fprintf(b, "; the same setting on plain words costs %s, so an answer full of escapes costs %s the plain one",
+			fmtDur(w.cpuPer1k(l.Deltas)), ratio(c.cpuPer1k(l.Deltas), w.cpuPer1k(l.Deltas)))
+	}
+	b.WriteString(".\n\n")
+}
+
+// fmtLatency is a latency cell: – for a run without send stamps.
+func fmtLatency(run LambdaStreamRun, d time.Duration) string {
+	if run.Latency.N == 0 {
+		return "–"
+	}
+	return fmtDur(d)
 }
 
 func gcsPer1k(run LambdaStreamRun) string {

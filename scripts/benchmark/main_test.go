@@ -124,6 +124,24 @@ func TestParseGoBench(t *testing.T) {
 	}
 }
 
+// TestEncodersGoalTwo: with the Lambda path's per-delta results on plain
+// words and on code-v1, section 5 says how many times the allocations the
+// answer with escapes costs.
+func TestEncodersGoalTwo(t *testing.T) {
+	rep, err := parseGoBench(bufio.NewScanner(strings.NewReader(`cpu: AMD EPYC
+BenchmarkLambdaRelay/lambda-sse-2  	     400	   8422150 ns/op	       247.1 B/delta	         3.604 allocs/delta	     16845 ns/delta	  123533 B/op	    1801 allocs/op
+BenchmarkLambdaRelay/lambda-sse-code-2         	     282	   9421704 ns/op	       242.1 B/delta	         5.406 allocs/delta	     18845 ns/delta	  121067 B/op	    1806 allocs/op
+`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	(&Report{}).encoders(&b, func(...string) {}, rep)
+	if want := "costs 5.4 allocations and 18,845 ns, a delta of plain words 3.6 and 16,845 ns: **1.50×** the allocations"; !strings.Contains(b.String(), want) {
+		t.Errorf("section 5 lacks %q:\n%s", want, b.String())
+	}
+}
+
 func TestProcParsing(t *testing.T) {
 	// The command name may hold spaces and parentheses.
 	stat := "4242 (boot strap) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 75 0 0 20 0 9 0 100 0 0"
@@ -279,12 +297,16 @@ func TestMarkdownAllSections(t *testing.T) {
 }
 
 // TestTinyLambdaStream runs section 6 small: every setting measures a
-// whole stream through localgw with a bootstrap CPU reading, and the last
-// one the one-hop floor under the same runtime setting.
+// whole stream through localgw with a bootstrap CPU reading, then the
+// one-hop floor under the same runtime setting, then the deployed setting
+// and the floor again on emulator.code-v1.
 func TestTinyLambdaStream(t *testing.T) {
 	l, md := tinyLambdaStream(t, false) // TestCancelPollingSetting has it
-	if len(l.Runs) != 4 {
+	if len(l.Runs) != 6 {
 		t.Fatalf("lambdastream report = %+v", l)
+	}
+	if code, floor := l.Runs[4], l.Runs[5]; code.Model != codeModel || code.Floor || code.Env != "GODEBUG="+proposedGODEBUG || floor.Model != codeModel || !floor.Floor {
+		t.Errorf("last settings = %+v and %+v, want the deployed setting and the floor on %s", code, floor, codeModel)
 	}
 	if l.Runs[2].Env != "GODEBUG="+proposedGODEBUG {
 		t.Errorf("third setting = %+v, want the proposed GODEBUG", l.Runs[2])
@@ -293,7 +315,8 @@ func TestTinyLambdaStream(t *testing.T) {
 		t.Errorf("fourth setting = %+v, want the floor under the proposed GODEBUG", floor)
 	}
 	for _, want := range []string{"## 6. One stream on the Lambda path", "The floor: a bare `httputil.ReverseProxy`",
-		"The bootstrap as deployed (GOMAXPROCS=1, GODEBUG=" + proposedGODEBUG + ")"} {
+		"The bootstrap as deployed (GOMAXPROCS=1, GODEBUG=" + proposedGODEBUG + ")",
+		"On `emulator.code-v1` the bootstrap as deployed costs", "the same setting on plain words costs"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
@@ -308,7 +331,7 @@ func TestCancelPollingSetting(t *testing.T) {
 		t.Skip(streamtest.ErrNoMoto.Error())
 	}
 	l, md := tinyLambdaStream(t, true)
-	if len(l.Runs) != 5 || !strings.Contains(l.Runs[3].Setting, "cancel polling") || !l.Runs[4].Floor {
+	if len(l.Runs) != 7 || !strings.Contains(l.Runs[3].Setting, "cancel polling") || !l.Runs[4].Floor {
 		t.Fatalf("lambdastream report = %+v; want a fourth setting with cancel polling, then the floor", l)
 	}
 	// The floor is compared with the deployed setting, not with polling.
@@ -339,6 +362,13 @@ func tinyLambdaStream(t *testing.T, cancelPolling bool) (*LambdaStreamReport, st
 		t.Fatal("no lambdastream report")
 	}
 	for _, run := range l.Runs {
+		if run.Model == codeModel { // no send stamps: CPU only
+			if len(run.CPU) != 1 || run.CPU[0] <= 0 || run.Latency.N != 0 || run.Busiest <= 0 || run.AllDeltas != 100 {
+				t.Errorf("%s: CPU %v, %d latencies, busiest thread %v, %d deltas; want one CPU reading > 0, no latencies and 100 deltas",
+					run.Setting, run.CPU, run.Latency.N, run.Busiest, run.AllDeltas)
+			}
+			continue
+		}
 		if len(run.CPU) != 1 || run.CPU[0] <= 0 || run.Latency.N != 50 || run.Latency.P50 <= 0 || run.Busiest <= 0 || run.AllDeltas != 100 {
 			t.Errorf("%s: CPU %v, %d latencies (p50 %v), busiest thread %v, %d deltas; want one CPU reading > 0 and the 50 deltas after the first 50",
 				run.Setting, run.CPU, run.Latency.N, run.Latency.P50, run.Busiest, run.AllDeltas)

@@ -167,6 +167,7 @@ func (t *tailBuffer) String() string {
 // Environment shared by every bootstrap the benchmark starts.
 const (
 	timestampModel = "emulator.timestamp-v1"
+	codeModel      = "emulator.code-v1" // most deltas with JSON escapes
 	longModel      = "emulator.long-v1"
 	benchRegion    = "us-east-1"
 )
