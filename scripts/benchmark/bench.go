@@ -19,7 +19,14 @@ type Config struct {
 	Sections  map[string]bool // which sections run
 	GoBench   string          // go test -bench output (encoders section)
 	Dist      string          // scripts/build output dir (arm64 sizes)
-	Bootstrap string          // host bootstrap; "" → built
+	Bootstrap string          // host bootstrap, the Lambda build; "" → built
+	// LocalBootstrap is the host bootstrap built without -tags lambda.norpc,
+	// as `go run ./lambda` builds it: the Lambda build has no local mode.
+	// "" → built.
+	LocalBootstrap string
+	// ColdFloor is the cold-start floor (scripts/benchmark/coldfloor, built
+	// as the bootstrap is); "" → built when section coldstart runs.
+	ColdFloor string
 	// BootstrapBefore, if set, is an earlier build of the bootstrap that
 	// section lambdastream measures too, interleaved with the others;
 	// BeforeLabel names it (scripts/bench -before REV sets both).
@@ -275,10 +282,12 @@ func Run(ctx context.Context, cfg Config) *Report {
 
 	// Build what the selected sections run, once, with the same flags as
 	// scripts/build (static, stripped, -tags lambda.norpc) but for this
-	// machine.
-	needsBootstrap := cfg.Sections["latency"] || cfg.Sections["concurrency"] || cfg.Sections["coldstart"] || cfg.Sections["memory"] || cfg.Sections["lambdastream"] || cfg.Sections["cpushare"]
+	// machine; local mode without the tag, as `go run ./lambda` builds it.
+	needsBootstrap := cfg.Sections["latency"] || cfg.Sections["coldstart"] || cfg.Sections["lambdastream"] || cfg.Sections["cpushare"]
+	needsLocal := cfg.Sections["latency"] || cfg.Sections["concurrency"] || cfg.Sections["memory"]
+	needsFloor := cfg.Sections["coldstart"]
 	needsEmulator := cfg.Sections["concurrency"]
-	if (needsBootstrap && cfg.Bootstrap == "") || (needsEmulator && cfg.EmulatorBin == "") {
+	if (needsBootstrap && cfg.Bootstrap == "") || (needsLocal && cfg.LocalBootstrap == "") || (needsFloor && cfg.ColdFloor == "") || (needsEmulator && cfg.EmulatorBin == "") {
 		t0 := time.Now()
 		err := func() error {
 			dir, err := os.MkdirTemp("", "streamgate-bench-")
@@ -290,6 +299,20 @@ func Run(ctx context.Context, cfg Config) *Report {
 				cfg.Bootstrap = filepath.Join(dir, "bootstrap")
 				cfg.logf("build: host bootstrap → %s", cfg.Bootstrap)
 				if err := buildBootstrap(ctx, cfg.Root, cfg.Bootstrap); err != nil {
+					return err
+				}
+			}
+			if needsLocal && cfg.LocalBootstrap == "" {
+				cfg.LocalBootstrap = filepath.Join(dir, "bootstrap-local")
+				cfg.logf("build: host bootstrap for local mode (without -tags lambda.norpc) → %s", cfg.LocalBootstrap)
+				if err := buildLocalBootstrap(ctx, cfg.Root, cfg.LocalBootstrap); err != nil {
+					return err
+				}
+			}
+			if needsFloor && cfg.ColdFloor == "" {
+				cfg.ColdFloor = filepath.Join(dir, "coldfloor")
+				cfg.logf("build: cold-start floor → %s", cfg.ColdFloor)
+				if err := buildColdFloor(ctx, cfg.Root, cfg.ColdFloor); err != nil {
 					return err
 				}
 			}

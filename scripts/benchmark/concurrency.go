@@ -80,7 +80,7 @@ func runConcurrency(ctx context.Context, cfg Config) (*ConcurrencyReport, error)
 }
 
 func concGateway(ctx context.Context, cfg Config, rep *ConcurrencyReport, emuURL, emuPid string) error {
-	bs, err := startLocal(ctx, cfg.Bootstrap, emuURL)
+	bs, err := startLocal(ctx, cfg.LocalBootstrap, emuURL)
 	if err != nil {
 		return err
 	}

@@ -169,7 +169,7 @@ func latencyProxy(ctx context.Context, cfg Config, endpoint string, streamTime t
 }
 
 func latencyLocal(ctx context.Context, cfg Config, endpoint string, streamTime time.Duration) ([]streamResult, error) {
-	bs, err := startLocal(ctx, cfg.Bootstrap, endpoint)
+	bs, err := startLocal(ctx, cfg.LocalBootstrap, endpoint)
 	if err != nil {
 		return nil, err
 	}

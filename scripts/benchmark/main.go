@@ -14,7 +14,8 @@
 //   - concurrency: 2,000 concurrent 30-s streams against local mode, with
 //     the bootstrap's CPU time and peak RSS;
 //   - coldstart: exec of the bootstrap to its first /next under localgw,
-//     and binary and zip sizes;
+//     next to the floor (a bare aws-lambda-go streaming function), with
+//     page faults, the slowest package inits, and binary and zip sizes;
 //   - memory: peak RSS of a bootstrap over one emulator.long-v1 stream;
 //   - lambdastream: one stream through the Lambda path per runtime setting
 //     (GOMAXPROCS, GODEBUG), interleaved: CPU per delta, per thread,
@@ -73,7 +74,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	since := fs.Int64("since", 0, "`unix-nanos` when the whole run started (scripts/bench passes it, so the total includes go test)")
 	fs.StringVar(&cfg.GoBench, "gobench", "", "`file` with the output of go test -bench -benchmem of the packages scripts/bench names (encoders section)")
 	fs.StringVar(&cfg.Dist, "dist", "", "`dir` holding scripts/build's bootstrap and lambda.zip (sizes)")
-	fs.StringVar(&cfg.Bootstrap, "bootstrap", "", "host bootstrap `binary` (default: built into a temporary directory)")
+	fs.StringVar(&cfg.Bootstrap, "bootstrap", "", "host bootstrap `binary`, the Lambda build (default: built into a temporary directory)")
+	fs.StringVar(&cfg.LocalBootstrap, "local-bootstrap", "", "host bootstrap `binary` built without -tags lambda.norpc, for local mode (default: built into a temporary directory)")
+	fs.StringVar(&cfg.ColdFloor, "coldfloor", "", "cold-start floor `binary` (default: ./scripts/benchmark/coldfloor built into a temporary directory)")
 	fs.StringVar(&cfg.BootstrapBefore, "bootstrap-before", "", "an earlier host bootstrap `binary` for section lambdastream to compare with, interleaved (scripts/bench -before REV builds one)")
 	fs.StringVar(&cfg.BeforeLabel, "before-label", "", "what to call -bootstrap-before in the table (a git revision, say)")
 	fs.StringVar(&cfg.EmulatorBin, "emulator", "", "emulator `binary` (default: built into a temporary directory)")

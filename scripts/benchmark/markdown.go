@@ -240,34 +240,71 @@ func failedMeaning(first string) string {
 }
 
 func (r *Report) coldStart(b *strings.Builder, row func(...string), c *ColdStartReport) {
-	fmt.Fprintf(b, "A localgw with one instance is started and closed %d times; localgw records the time from exec of the bootstrap "+
-		"(Lambda mode, under the emulated Runtime API) to its first `GET /runtime/invocation/next`, in wall-clock time. "+
-		"This is the part of a Lambda cold start that the binary controls (Go runtime start, package initialization, configuration, the SDK client); "+
+	fmt.Fprintf(b, "A localgw with one instance is started and closed %d times for the bootstrap and as many for the **floor**, taking turns: "+
+		"the floor is the smallest aws-lambda-go function that streams an API Gateway answer (`scripts/benchmark/coldfloor`: `lambda.Start` with a handler returning an "+
+		"`*events.APIGatewayProxyStreamingResponse` of two bytes), built with the same flags, so it is what the Go runtime and aws-lambda-go cost before any code of ours. "+
+		"localgw records the time from exec (Lambda mode, under the emulated Runtime API) to the first `GET /runtime/invocation/next`, in wall-clock time. "+
+		"This is the part of a Lambda cold start that the binary controls (Go runtime start, package initialization, configuration); "+
 		"Lambda's own sandbox creation and code download come on top, and Graviton cores differ from this machine's. "+
-		"Wall time includes waiting for a CPU: on a quiet machine it is a few milliseconds, while other work on the same 2 cores stretches it "+
-		"(two busy loops alongside made it about 26 ms here; the 24.7 ms of an earlier run and the 5.35 ms of another are the same measurement on a busy and a quiet machine). "+
-		"So the table also gives the bootstrap's own CPU time until its first /next (`/proc/PID/task/*/schedstat`), which does not depend on the machine's load, "+
-		"and how busy the machine was just before.\n\n", c.N)
-	row("measure", "value", "what it means")
-	row("---", "---:", "---")
-	row(fmt.Sprintf("cold start, median of %d", c.N), fmtDur(c.Median), "exec → first /next, wall time")
-	row("cold start, min / max", fmtDur(c.Min)+" / "+fmtDur(c.Max), "spread over the runs (the first run may pay for a cold page cache)")
+		"Wall time includes waiting for a CPU, so the table also gives each process's own CPU time until its first /next (`/proc/PID/task/*/schedstat`) and how busy the machine was just before. "+
+		"Minor page faults until the first /next (`/proc/PID/stat`) count the pages the start touches: on a Firecracker microVM, as Lambda's, each first touch of a page is dear, "+
+		"and a Go bootstrap's cold start there follows them.\n\n", c.N)
+	f := c.Floor
+	floorCell := func(v string) string {
+		if f == nil {
+			return "not measured"
+		}
+		return v
+	}
+	var fl ColdStartRun
+	if f != nil {
+		fl = *f
+	}
+	row("measure", "bootstrap", "floor", "bootstrap ÷ floor", "what it means")
+	row("---", "---:", "---:", "---:", "---")
+	row(fmt.Sprintf("cold start, median of %d", c.N), fmtDur(c.Median), floorCell(fmtDur(fl.Median)), floorCell(ratio(c.Median, fl.Median)), "exec → first /next, wall time")
+	row("cold start, min / max", fmtDur(c.Min)+" / "+fmtDur(c.Max), floorCell(fmtDur(fl.Min)+" / "+fmtDur(fl.Max)), "–", "spread over the runs (the first run may pay for a cold page cache)")
 	if c.CPUMedian > 0 {
-		row("bootstrap CPU until first /next, median", fmtDur(c.CPUMedian), "user + system time of all its threads: the work itself, without the waiting")
+		row("CPU until first /next, median", fmtDur(c.CPUMedian), floorCell(fmtDur(fl.CPUMedian)), floorCell(ratio(c.CPUMedian, fl.CPUMedian)), "user + system time of all its threads: the work itself, without the waiting")
 	}
+	if c.FaultsMedian >= 0 {
+		row("minor page faults until first /next, median", fmtInt(c.FaultsMedian), floorCell(fmtInt(fl.FaultsMedian)), floorCell(fmtRatio(float64(c.FaultsMedian), float64(fl.FaultsMedian))), "pages touched for the first time: on a microVM each is a trip to the hypervisor")
+	}
+	if i := c.Inits; i != nil {
+		fi := c.FloorInits
+		fcell, fratio := "not measured", "–"
+		if fi != nil {
+			fcell, fratio = fmt.Sprintf("%d, %s, %s", fi.Packages, fmtDur(fi.Clock), fmtBytes(fi.Bytes)), ratio(i.Clock, fi.Clock)
+		}
+		row(fmt.Sprintf("package inits: packages, clock, heap (mean of %d starts)", i.Runs), fmt.Sprintf("%d, %s, %s", i.Packages, fmtDur(i.Clock), fmtBytes(i.Bytes)), fcell, fratio,
+			"`GODEBUG=inittrace=1`: every package's init before main runs (the clock of the inits only, not of loading the pages they touch)")
+	}
+	row("binary size, host build", fmtBytes(c.HostSize), floorCell(fmtBytes(c.FloorSize)), floorCell(ratio(time.Duration(c.HostSize), time.Duration(c.FloorSize))),
+		"`go build -tags lambda.norpc -trimpath -ldflags='-s -w'` for "+r.Machine.GoVersion[strings.IndexByte(r.Machine.GoVersion, ' ')+1:]+", the binaries the numbers above ran")
 	if c.MachineBusy >= 0 {
-		row("machine busy in the second before", fmt.Sprintf("%.0f%%", 100*c.MachineBusy), "share of all CPUs (`/proc/stat`): well above 0 means other work competed for the CPUs and the wall times above are stretched")
+		row("machine busy in the second before", fmt.Sprintf("%.0f%%", 100*c.MachineBusy), "–", "–", "share of all CPUs (`/proc/stat`): well above 0 means other work competed for the CPUs and the wall times above are stretched")
 	}
-	row("bootstrap size, host build", fmtBytes(c.HostSize), "`go build -tags lambda.norpc -trimpath -ldflags='-s -w'` for "+r.Machine.GoVersion[strings.IndexByte(r.Machine.GoVersion, ' ')+1:]+", the binary the numbers above ran")
 	if c.DistSize > 0 {
-		row("bootstrap size, linux/arm64", fmtBytes(c.DistSize), "`dist/bootstrap` from `scripts/build`: what Lambda runs")
+		row("bootstrap size, linux/arm64", fmtBytes(c.DistSize), "–", "–", "`dist/bootstrap` from `scripts/build`: what Lambda runs")
 	} else {
-		row("bootstrap size, linux/arm64", "not measured", "run `scripts/bench`, which runs `scripts/build` first")
+		row("bootstrap size, linux/arm64", "not measured", "–", "–", "run `scripts/bench`, which runs `scripts/build` first")
 	}
 	if c.ZipSize > 0 {
-		row("lambda.zip size", fmtBytes(c.ZipSize), "`dist/lambda.zip`: what is uploaded (and what Lambda downloads on a cold start)")
+		row("lambda.zip size", fmtBytes(c.ZipSize), "–", "–", "`dist/lambda.zip`: what is uploaded (and what Lambda downloads on a cold start)")
 	}
 	b.WriteString("\n")
+	if f != nil {
+		fmt.Fprintf(b, "Cold start at the floor (issue 21, goal: at most 1.5×): the bootstrap's median is **%s the floor's**, measured in the same run.\n\n", ratio(c.Median, f.Median))
+	}
+	if i := c.Inits; i != nil && len(i.Top) > 0 {
+		fmt.Fprintf(b, "The %d slowest package inits of the bootstrap (`GODEBUG=inittrace=1`, mean of %d starts under localgw):\n\n", len(i.Top), i.Runs)
+		row("package", "init clock", "heap allocated")
+		row("---", "---:", "---:")
+		for _, p := range i.Top {
+			row("`"+p.Package+"`", fmtDur(p.Clock), fmtBytes(p.Bytes))
+		}
+		b.WriteString("\n")
+	}
 }
 
 func (r *Report) memory(b *strings.Builder, row func(...string), m *MemoryReport) {
@@ -420,4 +457,12 @@ func oneLine(s string) string {
 		s = s[:300] + "…"
 	}
 	return s
+}
+
+// fmtRatio is a ratio of two counts, as ratio formats durations.
+func fmtRatio(a, base float64) string {
+	if base <= 0 {
+		return "–"
+	}
+	return ratio(time.Duration(a*1e6), time.Duration(base*1e6))
 }

@@ -31,7 +31,7 @@ func runMemory(ctx context.Context, cfg Config) (*MemoryReport, error) {
 		return nil, err
 	}
 	defer emu.Close()
-	bs, err := startLocal(ctx, cfg.Bootstrap, emu.URL)
+	bs, err := startLocal(ctx, cfg.LocalBootstrap, emu.URL)
 	if err != nil {
 		return nil, err
 	}

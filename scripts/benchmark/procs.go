@@ -30,6 +30,19 @@ func buildBootstrap(ctx context.Context, root, out string) error {
 	return goBuild(ctx, root, out, "./lambda", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w -buildid=")
 }
 
+// buildLocalBootstrap builds the bootstrap as `go run ./lambda` does,
+// without -tags lambda.norpc (the Lambda build has no local mode), and
+// otherwise as buildBootstrap.
+func buildLocalBootstrap(ctx context.Context, root, out string) error {
+	return goBuild(ctx, root, out, "./lambda", "-trimpath", "-ldflags=-s -w -buildid=")
+}
+
+// buildColdFloor builds the cold-start floor (a bare aws-lambda-go
+// streaming function) with buildBootstrap's flags.
+func buildColdFloor(ctx context.Context, root, out string) error {
+	return goBuild(ctx, root, out, "./scripts/benchmark/coldfloor", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w -buildid=")
+}
+
 func buildEmulator(ctx context.Context, root, out string) error {
 	return goBuild(ctx, root, out, "./scripts/emulator", "-trimpath")
 }
