@@ -1,3 +1,5 @@
+//go:build !lambda.norpc
+
 package main
 
 import (
@@ -12,6 +14,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/streamgate/streamgate/lambda/locals3"
 	"github.com/streamgate/streamgate/streaming"
@@ -83,6 +89,33 @@ func startLocalS3(bucket string) (url string, stop func(), err error) {
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
+}
+
+// localAWSConfig is local mode's AWS configuration: the SDK's usual chain
+// (environment, shared files, SSO...), with creds instead of its
+// credentials when set (the in-process emulators accept any keys).
+func localAWSConfig(ctx context.Context, region string, creds aws.CredentialsProvider) (aws.Config, error) {
+	var opts []func(*config.LoadOptions) error
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	if creds != nil {
+		opts = append(opts, config.WithCredentialsProvider(creds))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		return aws.Config{}, fmt.Errorf("configuration: AWS_REGION is required to call Bedrock")
+	}
+	return awsCfg, nil
+}
+
+// emulatorCredentials are the keys the in-process emulator is called with:
+// it checks that requests are signed, not by whom.
+func emulatorCredentials() aws.CredentialsProvider {
+	return credentials.NewStaticCredentialsProvider("streamgate-emulator", "streamgate-emulator", "")
 }
 
 func corsNote(cfg streaming.Config) string {
@@ -180,10 +213,11 @@ func runLocal(getenv func(string) string) error {
 	if local.upstream == "bedrock" {
 		creds = nil // the default credential chain
 	}
-	up, err := newUpstreams(ctx, cfg, local.region, ep, creds)
+	awsCfg, err := localAWSConfig(ctx, local.region, creds)
 	if err != nil {
 		return err
 	}
+	up := newUpstreams(cfg, awsCfg, ep)
 
 	h := gateway.New(cfg, up, newLogger(cfg))
 	ln, err := net.Listen("tcp", net.JoinHostPort(local.host, local.port))

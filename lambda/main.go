@@ -3,6 +3,14 @@
 // response streaming; anywhere else it serves the same streaming.Handler as
 // a plain HTTP server on PORT, by default in front of the built-in Bedrock
 // emulator (local mode).
+//
+// The Lambda build (-tags lambda.norpc, scripts/build) leaves local mode
+// out: local.go and what only it links (the Bedrock emulator, the
+// in-process S3, the AWS SDK's default credential chain) are built without
+// that tag only, as by `go run ./lambda`, and lambdaonly.go stands in for
+// them. Each package linked is initialised at every cold start, before
+// main runs, and on Lambda's microVMs every page it touches is a page
+// fault (scripts/bench, section 3; TestLambdaBuildLinksNoLocalCode).
 package main
 
 import (
@@ -16,7 +24,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
@@ -57,10 +64,11 @@ func runLambda(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	logger := newLogger(cfg)
-	up, err := newUpstreams(ctx, cfg, getenv("AWS_REGION"), endpointsFrom(getenv), nil)
+	awsCfg, err := lambdaAWSConfig(getenv)
 	if err != nil {
 		return err
 	}
+	up := newUpstreams(cfg, awsCfg, endpointsFrom(getenv))
 	if cfg.DailyTokenBudget > 0 && cfg.BudgetTable == "" {
 		logger.Warn("DAILY_TOKEN_BUDGET is set without BUDGET_TABLE: each instance counts its own tokens, so a key may spend the budget once per instance")
 	}
@@ -107,25 +115,35 @@ func endpointsFrom(getenv func(string) string) endpoints {
 	}
 }
 
-// newUpstreams returns the real SDK clients the gateway calls, from the
-// usual AWS configuration. creds, when set, replace the default credential
-// chain (the in-process emulators accept any keys). The S3 and DynamoDB
-// clients exist only when the configuration uses them.
-func newUpstreams(ctx context.Context, cfg streaming.Config, region string, ep endpoints, creds aws.CredentialsProvider) (streaming.Upstreams, error) {
-	var opts []func(*config.LoadOptions) error
-	if region != "" {
-		opts = append(opts, config.WithRegion(region))
+// lambdaAWSConfig is Lambda mode's AWS configuration, read from the
+// variables Lambda sets: AWS_REGION and the execution role's credentials
+// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN). It does
+// without config.LoadDefaultConfig, whose credential chain (shared files,
+// SSO, STS web identity, the login and container providers) links the
+// sts, sso, ssooidc and signin clients, whose package initialisation and
+// endpoint tables cost a cold start about 2.5 ms and 350 page faults
+// before main runs (scripts/bench, section 3); on Lambda that chain would
+// stop at the environment anyway. The SDK clients supply the rest of the
+// defaults (standard retryer, HTTP client) as LoadDefaultConfig would.
+func lambdaAWSConfig(getenv func(string) string) (aws.Config, error) {
+	region := strings.TrimSpace(getenv("AWS_REGION"))
+	if region == "" {
+		return aws.Config{}, fmt.Errorf("configuration: AWS_REGION is required to call Bedrock")
 	}
-	if creds != nil {
-		opts = append(opts, config.WithCredentialsProvider(creds))
+	id, secret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY")
+	if id == "" || secret == "" {
+		return aws.Config{}, fmt.Errorf("configuration: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are required in Lambda mode (Lambda sets them from the function's execution role)")
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return streaming.Upstreams{}, fmt.Errorf("AWS configuration: %w", err)
-	}
-	if awsCfg.Region == "" {
-		return streaming.Upstreams{}, fmt.Errorf("configuration: AWS_REGION is required to call Bedrock")
-	}
+	return aws.Config{
+		Region:      region,
+		Credentials: credentials.NewStaticCredentialsProvider(id, secret, getenv("AWS_SESSION_TOKEN")),
+	}, nil
+}
+
+// newUpstreams returns the real SDK clients the gateway calls, configured
+// by awsCfg. The S3 and DynamoDB clients exist only when the configuration
+// uses them.
+func newUpstreams(cfg streaming.Config, awsCfg aws.Config, ep endpoints) streaming.Upstreams {
 	up := streaming.Upstreams{
 		Bedrock: bedrockruntime.NewFromConfig(awsCfg, streaming.ConfigureClient, func(o *bedrockruntime.Options) {
 			if ep.bedrock != "" {
@@ -160,11 +178,5 @@ func newUpstreams(ctx context.Context, cfg streaming.Config, region string, ep e
 			up.Budgets = streaming.NewDynamoBudgetStore(db, cfg.BudgetTable)
 		}
 	}
-	return up, nil
-}
-
-// emulatorCredentials are the keys the in-process emulator is called with:
-// it checks that requests are signed, not by whom.
-func emulatorCredentials() aws.CredentialsProvider {
-	return credentials.NewStaticCredentialsProvider("streamgate-emulator", "streamgate-emulator", "")
+	return up
 }

@@ -18,8 +18,11 @@ import (
 	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
-// bootstrapPath is the real binary, built once for the host by TestMain.
-var bootstrapPath string
+// The real binaries, built once for the host by TestMain: bootstrapPath
+// as for Lambda (-tags lambda.norpc, which leaves local mode out) for the
+// tests under localgw or a Runtime API, localPath as `go run ./lambda`
+// builds it for the tests of local mode.
+var bootstrapPath, localPath string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "streamgate-bootstrap-")
@@ -28,11 +31,16 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bootstrapPath = filepath.Join(dir, "bootstrap")
-	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bootstrapPath, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building bootstrap:", err)
-		os.Exit(1)
+	localPath = filepath.Join(dir, "bootstrap-local")
+	for _, build := range []*exec.Cmd{
+		exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bootstrapPath, "."),
+		exec.Command("go", "build", "-o", localPath, "."),
+	} {
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building bootstrap:", err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -55,7 +63,7 @@ var bannerURL = regexp.MustCompile(`listening on (http://\S+) `)
 // banner.
 func startLocal(t *testing.T, env ...string) *localProcess {
 	t.Helper()
-	cmd := exec.Command(bootstrapPath)
+	cmd := exec.Command(localPath)
 	cmd.Env = append(cleanEnv(), append([]string{"PORT=0"}, env...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -171,7 +179,7 @@ func TestBadConfigurationStopsAtStart(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.wantName, func(t *testing.T) {
-			cmd := exec.Command(bootstrapPath)
+			cmd := exec.Command(localPath)
 			cmd.Env = append(cleanEnv(), "PORT=0", tt.env)
 			out, err := cmd.CombinedOutput()
 			exitErr, ok := err.(*exec.ExitError)
@@ -183,6 +191,21 @@ func TestBadConfigurationStopsAtStart(t *testing.T) {
 				t.Errorf("want one line naming %s, got %q", tt.wantName, out)
 			}
 		})
+	}
+}
+
+// TestLambdaBuildHasNoLocalMode: outside Lambda, the Lambda build says in
+// one line that it has no local mode and how to get one, and exits 1.
+func TestLambdaBuildHasNoLocalMode(t *testing.T) {
+	cmd := exec.Command(bootstrapPath)
+	cmd.Env = append(cleanEnv(), "PORT=0")
+	out, err := cmd.CombinedOutput()
+	exitErr, ok := err.(*exec.ExitError)
+	if !ok || exitErr.ExitCode() != 1 {
+		t.Fatalf("exit %v, want status 1; output %q", err, out)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "no local mode") || !strings.Contains(lines[0], "go run ./lambda") {
+		t.Errorf("want one line saying there is no local mode and to use go run ./lambda, got %q", out)
 	}
 }
 

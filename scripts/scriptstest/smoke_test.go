@@ -77,12 +77,14 @@ func startLocalMode(t *testing.T) string {
 	return url
 }
 
-// goBuild builds a package of the repository (with -tags lambda.norpc, as
-// for Lambda) into a temporary directory and returns the binary's path.
-func goBuild(t *testing.T, pkg string) string {
+// goBuild builds a package of the repository into a temporary directory
+// and returns the binary's path: as `go run` builds it, with tags if any
+// (lambda.norpc is the Lambda build, which leaves ./lambda's local mode
+// out).
+func goBuild(t *testing.T, pkg string, tags ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
-	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bin, pkg)
+	build := exec.Command("go", "build", "-tags", strings.Join(tags, ","), "-o", bin, pkg)
 	build.Dir = repoRoot(t)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
@@ -161,7 +163,7 @@ func TestSmokeLocalGW(t *testing.T) {
 		"EMULATOR_TOKENS_PER_SECOND=100")
 	gwAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	url := "http://" + gwAddr
-	start(t, "localgw", exec.Command(goBuild(t, "./scripts/localgw"), "-bootstrap", goBuild(t, "./lambda"), "-addr", gwAddr), url+"/healthz",
+	start(t, "localgw", exec.Command(goBuild(t, "./scripts/localgw"), "-bootstrap", goBuild(t, "./lambda", "lambda.norpc"), "-addr", gwAddr), url+"/healthz",
 		"MODEL_ID=emulator.steady-v1", "ALLOWED_MODELS=emulator.steady-v1,emulator.fast-v1",
 		"BEDROCK_ENDPOINT=http://"+emulatorAddr, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test")
 	for _, tc := range []struct {
