@@ -27,7 +27,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/streamgate/streamgate/lambda/apigw"
@@ -166,16 +165,12 @@ func newUpstreams(cfg streaming.Config, awsCfg aws.Config, ep endpoints) streami
 		up.Presign = s3.NewPresignClient(up.S3)
 	}
 	if cfg.CancelTable != "" || cfg.BudgetTable != "" {
-		db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-			if ep.dynamodb != "" {
-				o.BaseEndpoint = aws.String(ep.dynamodb)
-			}
-		})
+		dynamo := streaming.DynamoConfig{Region: awsCfg.Region, Endpoint: ep.dynamodb, Credentials: awsCfg.Credentials}
 		if cfg.CancelTable != "" {
-			up.Cancels = streaming.NewDynamoCancelStore(db, cfg.CancelTable)
+			up.Cancels = streaming.NewDynamoCancelStore(dynamo, cfg.CancelTable)
 		}
 		if cfg.BudgetTable != "" {
-			up.Budgets = streaming.NewDynamoBudgetStore(db, cfg.BudgetTable)
+			up.Budgets = streaming.NewDynamoBudgetStore(dynamo, cfg.BudgetTable)
 		}
 	}
 	return up

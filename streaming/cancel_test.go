@@ -1,6 +1,8 @@
 package streaming_test
 
 import (
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
 	"bufio"
 	"io"
 	"net/http"
@@ -250,8 +252,8 @@ func TestCancelBeforeBedrockAnswers(t *testing.T) {
 // at its next poll; Bedrock sees the request cancelled.
 func TestCancelAcrossInstances(t *testing.T) {
 	t.Parallel()
-	db, err := streamtest.CreateCancelTable(t.Context(), streamtest.Moto(t))
-	if err != nil {
+	moto := streamtest.Moto(t)
+	if _, err := streamtest.CreateCancelTable(t.Context(), moto); err != nil {
 		t.Fatal(err)
 	}
 	table := streamtest.CancelTable
@@ -259,8 +261,9 @@ func TestCancelAcrossInstances(t *testing.T) {
 	cfg := testConfig()
 	cfg.CancelTable, cfg.CancelPoll = table, 200*time.Millisecond
 	emu := emulator.New(emulator.Options{TokensPerSecond: 100})
-	a := newGatewayOn(t, emu, cfg, streaming.NewDynamoCancelStore(db, table))
-	b := newGatewayOn(t, emu, cfg, streaming.NewDynamoCancelStore(db, table))
+	dynamo := streaming.DynamoConfig{Region: "us-east-1", Endpoint: moto, Credentials: credentials.NewStaticCredentialsProvider("AKIDMOTO", "moto-secret", "")}
+	a := newGatewayOn(t, emu, cfg, streaming.NewDynamoCancelStore(dynamo, table))
+	b := newGatewayOn(t, emu, cfg, streaming.NewDynamoCancelStore(dynamo, table))
 
 	ls := openStream(t, a+"/stream", `{"prompt":"x","modelId":"emulator.long-v1"}`, "text/event-stream", nil)
 	cancelled := time.Now()

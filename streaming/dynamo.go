@@ -1,25 +1,50 @@
 package streaming
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
+	"math/rand/v2"
+	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // DynamoCancelStore is the CancelStore of a deployed stack: a DynamoDB
 // table (partition key "id", TTL attribute "expiresAt") that the stack
 // creates. A cancel is one PutItem; a running stream does one GetItem a
 // CANCEL_POLL_SECONDS, an eventually consistent read (half a read unit).
+//
+// It calls DynamoDB's JSON API itself, signed with the SDK's SigV4 signer,
+// rather than through the SDK's DynamoDB client: that client's packages
+// (its schemas of the whole DynamoDB API and its endpoint tables) were the
+// costliest package initialisation of the Lambda bootstrap, 3 ms and
+// about 650 KiB of heap before main ran at every cold start (GODEBUG=
+// inittrace=1, scripts/bench section 3), for two operations. The tests
+// run it against moto's DynamoDB and read what it wrote with the SDK's
+// client.
 type DynamoCancelStore struct {
-	client *dynamodb.Client
-	table  string
-	ttl    time.Duration
+	db    *dynamoClient
+	table string
+	ttl   time.Duration
+}
+
+// DynamoConfig is where and as whom a DynamoCancelStore calls DynamoDB.
+type DynamoConfig struct {
+	Region      string
+	Endpoint    string // "" → DynamoDB's regional endpoint
+	Credentials aws.CredentialsProvider
+	HTTPClient  *http.Client // nil → one with a 10 s timeout a call
 }
 
 // cancelItemTTL is how long a cancel is kept: longer than any stream
@@ -27,20 +52,32 @@ type DynamoCancelStore struct {
 const cancelItemTTL = time.Hour
 
 // NewDynamoCancelStore returns the store on table.
-func NewDynamoCancelStore(client *dynamodb.Client, table string) *DynamoCancelStore {
-	return &DynamoCancelStore{client: client, table: table, ttl: cancelItemTTL}
+func NewDynamoCancelStore(c DynamoConfig, table string) *DynamoCancelStore {
+	return &DynamoCancelStore{db: newDynamoClient(c), table: table, ttl: cancelItemTTL}
 }
+
+// dynamoString and dynamoNumber are DynamoDB's S and N attribute values.
+type (
+	dynamoString struct {
+		S string `json:"S"`
+	}
+	dynamoNumber struct {
+		N string `json:"N"`
+	}
+)
 
 // Request implements CancelStore.
 func (s *DynamoCancelStore) Request(ctx context.Context, key string) error {
-	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(s.table),
-		Item: map[string]types.AttributeValue{
-			"id":        &types.AttributeValueMemberS{Value: key},
-			"expiresAt": &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().Add(s.ttl).Unix(), 10)},
-		},
-	})
-	if err != nil {
+	in := struct {
+		TableName string `json:"TableName"`
+		Item      struct {
+			ID        dynamoString `json:"id"`
+			ExpiresAt dynamoNumber `json:"expiresAt"`
+		} `json:"Item"`
+	}{TableName: s.table}
+	in.Item.ID.S = key
+	in.Item.ExpiresAt.N = strconv.FormatInt(time.Now().Add(s.ttl).Unix(), 10)
+	if err := s.db.call(ctx, "PutItem", in, nil); err != nil {
 		return fmt.Errorf("recording the cancel in %s: %w", s.table, err)
 	}
 	return nil
@@ -48,12 +85,18 @@ func (s *DynamoCancelStore) Request(ctx context.Context, key string) error {
 
 // Requested implements CancelStore.
 func (s *DynamoCancelStore) Requested(ctx context.Context, key string) (bool, error) {
-	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:            aws.String(s.table),
-		Key:                  map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: key}},
-		ProjectionExpression: aws.String("id"),
-	})
-	if err != nil {
+	in := struct {
+		TableName string `json:"TableName"`
+		Key       struct {
+			ID dynamoString `json:"id"`
+		} `json:"Key"`
+		ProjectionExpression string `json:"ProjectionExpression"`
+	}{TableName: s.table, ProjectionExpression: "id"}
+	in.Key.ID.S = key
+	var out struct {
+		Item map[string]json.RawMessage `json:"Item"`
+	}
+	if err := s.db.call(ctx, "GetItem", in, &out); err != nil {
 		return false, fmt.Errorf("looking for a cancel in %s: %w", s.table, err)
 	}
 	return len(out.Item) > 0, nil
@@ -65,18 +108,19 @@ func (s *DynamoCancelStore) Requested(ctx context.Context, key string) (bool, er
 // "tokens" grow by an atomic ADD; a key's own budget is the item
 // "<keyHash>#limit" with a number "dailyTokens", which an operator writes
 // (scripts/budget). A request costs two eventually consistent GetItems
-// (one read unit) and one UpdateItem (one write unit).
+// (one read unit) and one UpdateItem (one write unit). It calls DynamoDB
+// as DynamoCancelStore does.
 type DynamoBudgetStore struct {
-	client *dynamodb.Client
-	table  string
+	db    *dynamoClient
+	table string
 }
 
 // budgetItemTTL keeps a day's counter a little past its day.
 const budgetItemTTL = 48 * time.Hour
 
 // NewDynamoBudgetStore returns the store on table.
-func NewDynamoBudgetStore(client *dynamodb.Client, table string) *DynamoBudgetStore {
-	return &DynamoBudgetStore{client: client, table: table}
+func NewDynamoBudgetStore(c DynamoConfig, table string) *DynamoBudgetStore {
+	return &DynamoBudgetStore{db: newDynamoClient(c), table: table}
 }
 
 // Spent implements BudgetStore.
@@ -87,19 +131,27 @@ func (s *DynamoBudgetStore) Spent(ctx context.Context, keyHash, day string) (spe
 		err error
 	}
 	get := func(id, attr string) result {
-		out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName:            aws.String(s.table),
-			Key:                  map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: id}},
-			ProjectionExpression: aws.String(attr),
-		})
-		if err != nil {
+		in := struct {
+			TableName string `json:"TableName"`
+			Key       struct {
+				ID dynamoString `json:"id"`
+			} `json:"Key"`
+			ProjectionExpression string `json:"ProjectionExpression"`
+		}{TableName: s.table, ProjectionExpression: attr}
+		in.Key.ID.S = id
+		var out struct {
+			Item map[string]struct {
+				N *string `json:"N"`
+			} `json:"Item"`
+		}
+		if err := s.db.call(ctx, "GetItem", in, &out); err != nil {
 			return result{err: fmt.Errorf("reading %s in %s: %w", attr, s.table, err)}
 		}
-		n, ok := out.Item[attr].(*types.AttributeValueMemberN)
-		if !ok {
+		n := out.Item[attr].N
+		if n == nil {
 			return result{}
 		}
-		v, err := strconv.ParseInt(n.Value, 10, 64)
+		v, err := strconv.ParseInt(*n, 10, 64)
 		if err != nil {
 			return result{err: fmt.Errorf("%s in %s is not a whole number: %w", attr, s.table, err)}
 		}
@@ -125,17 +177,176 @@ func (s *DynamoBudgetStore) Add(ctx context.Context, keyHash, day string, tokens
 	if err != nil {
 		return fmt.Errorf("budget day %q: %w", day, err)
 	}
-	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:        aws.String(s.table),
-		Key:              map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: keyHash + "#" + day}},
-		UpdateExpression: aws.String("ADD tokens :n SET expiresAt = if_not_exists(expiresAt, :expires)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":n":       &types.AttributeValueMemberN{Value: strconv.FormatInt(tokens, 10)},
-			":expires": &types.AttributeValueMemberN{Value: strconv.FormatInt(end.Add(budgetItemTTL).Unix(), 10)},
+	in := struct {
+		TableName string `json:"TableName"`
+		Key       struct {
+			ID dynamoString `json:"id"`
+		} `json:"Key"`
+		UpdateExpression          string                  `json:"UpdateExpression"`
+		ExpressionAttributeValues map[string]dynamoNumber `json:"ExpressionAttributeValues"`
+	}{
+		TableName:        s.table,
+		UpdateExpression: "ADD tokens :n SET expiresAt = if_not_exists(expiresAt, :expires)",
+		ExpressionAttributeValues: map[string]dynamoNumber{
+			":n":       {N: strconv.FormatInt(tokens, 10)},
+			":expires": {N: strconv.FormatInt(end.Add(budgetItemTTL).Unix(), 10)},
 		},
-	})
-	if err != nil {
+	}
+	in.Key.ID.S = keyHash + "#" + day
+	if err := s.db.call(ctx, "UpdateItem", in, nil); err != nil {
 		return fmt.Errorf("adding %d tokens in %s: %w", tokens, s.table, err)
 	}
 	return nil
+}
+
+// DynamoError is an error answer of DynamoDB.
+type DynamoError struct {
+	Status  int
+	Type    string // the exception's name, such as ResourceNotFoundException
+	Message string
+}
+
+func (e *DynamoError) Error() string {
+	return fmt.Sprintf("DynamoDB: %s: %s (HTTP %d)", e.Type, e.Message, e.Status)
+}
+
+// retryable reports whether the same call may succeed later: throttling
+// and DynamoDB's own failures, as the SDK's standard retryer decides.
+func (e *DynamoError) retryable() bool {
+	switch e.Type {
+	case "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded", "TransactionInProgressException":
+		return true
+	}
+	return e.Status >= 500
+}
+
+// dynamoClient calls DynamoDB's JSON 1.0 API: a POST to its endpoint with
+// the operation in X-Amz-Target, signed with SigV4.
+type dynamoClient struct {
+	endpoint, region string
+	creds            aws.CredentialsProvider
+	http             *http.Client
+	signer           *v4.Signer
+}
+
+// dynamoAttempts is how many times a call is tried (the SDK's standard
+// retryer: 3), with dynamoBackoff times 2^n, jittered, in between.
+const (
+	dynamoAttempts = 3
+	dynamoBackoff  = 50 * time.Millisecond
+	// dynamoMaxAnswer bounds an answer read into memory: the cancel
+	// store's are tens of bytes.
+	dynamoMaxAnswer = 1 << 20
+)
+
+func newDynamoClient(c DynamoConfig) *dynamoClient {
+	d := &dynamoClient{endpoint: strings.TrimRight(c.Endpoint, "/"), region: c.Region, creds: c.Credentials, http: c.HTTPClient, signer: v4.NewSigner()}
+	if d.endpoint == "" {
+		d.endpoint = "https://dynamodb." + c.Region + ".amazonaws.com"
+		if strings.HasPrefix(c.Region, "cn-") {
+			d.endpoint += ".cn"
+		}
+	}
+	if d.http == nil {
+		d.http = &http.Client{Timeout: 10 * time.Second}
+	}
+	return d
+}
+
+// call runs operation with in as its JSON body and decodes the answer
+// into out (nil: the answer is read and dropped), retrying what may
+// succeed later.
+func (d *dynamoClient) call(ctx context.Context, operation string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(body)
+	payloadHash := hex.EncodeToString(sum[:])
+	for attempt := 1; ; attempt++ {
+		answer, err := d.once(ctx, operation, body, payloadHash)
+		if err == nil {
+			if out == nil {
+				return nil
+			}
+			if err := json.Unmarshal(answer, out); err != nil {
+				return fmt.Errorf("DynamoDB %s: reading the answer: %w", operation, err)
+			}
+			return nil
+		}
+		var de *DynamoError
+		again := attempt < dynamoAttempts && ctx.Err() == nil && (!errors.As(err, &de) || de.retryable())
+		if !again {
+			return err
+		}
+		t := time.NewTimer(rand.N(dynamoBackoff << (attempt - 1)))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
+}
+
+// once makes one attempt at a call.
+func (d *dynamoClient) once(ctx context.Context, operation string, body []byte, payloadHash string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.endpoint+"/", bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("DynamoDB %s: %w", operation, err)
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+	req.Header.Set("X-Amz-Target", "DynamoDB_20120810."+operation)
+	creds, err := d.creds.Retrieve(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("DynamoDB %s: credentials: %w", operation, err)
+	}
+	if err := d.signer.SignHTTP(ctx, creds, req, payloadHash, "dynamodb", d.region, time.Now()); err != nil {
+		return nil, fmt.Errorf("DynamoDB %s: signing: %w", operation, err)
+	}
+	resp, err := d.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("DynamoDB %s: %w", operation, err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, dynamoMaxAnswer))
+	if err != nil {
+		return nil, fmt.Errorf("DynamoDB %s: reading the answer: %w", operation, err)
+	}
+	// DynamoDB sends the CRC32 of its answer; a mismatch is a damaged
+	// answer, tried again as the SDK does.
+	if v := resp.Header.Get("X-Amz-Crc32"); v != "" {
+		if want, perr := strconv.ParseUint(v, 10, 32); perr == nil && uint32(want) != crc32.ChecksumIEEE(answer) {
+			return nil, fmt.Errorf("DynamoDB %s: the answer's CRC32 does not match X-Amz-Crc32", operation)
+		}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, dynamoErrorOf(resp.StatusCode, answer)
+	}
+	return answer, nil
+}
+
+// dynamoErrorOf reads an error answer:
+// {"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"..."}
+func dynamoErrorOf(status int, answer []byte) *DynamoError {
+	var body struct {
+		Type     string `json:"__type"`
+		Message  string `json:"message"`
+		Message2 string `json:"Message"`
+	}
+	_ = json.Unmarshal(answer, &body)
+	e := &DynamoError{Status: status, Type: body.Type, Message: body.Message}
+	if i := strings.LastIndexByte(e.Type, '#'); i >= 0 {
+		e.Type = e.Type[i+1:]
+	}
+	if e.Message == "" {
+		e.Message = body.Message2
+	}
+	if e.Type == "" {
+		e.Type = http.StatusText(status)
+	}
+	if e.Message == "" {
+		e.Message = "no message"
+	}
+	return e
 }
