@@ -8,8 +8,70 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
+
+// TestLambdaBuildLinksNoLocalCode: the Lambda build (scripts/build's
+// -tags lambda.norpc, for linux/arm64) links none of local mode's code —
+// the Bedrock emulator, the in-process S3 (gofakes3), localgw — nor the
+// SDK packages the Lambda path does without (the default credential
+// chain's config, sts, sso, ssooidc and signin; the DynamoDB client): each
+// package linked is initialised at every cold start (scripts/bench,
+// section 3). The build without the tag, `go run ./lambda`, must still
+// link the emulator and gofakes3, so that the test sees the packages it
+// looks for.
+func TestLambdaBuildLinksNoLocalCode(t *testing.T) {
+	deps := func(tags ...string) map[string]bool {
+		cmd := exec.Command("go", append(append([]string{"list", "-deps"}, tags...), ".")...)
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps %v: %v", tags, err)
+		}
+		set := map[string]bool{}
+		for _, p := range strings.Fields(string(out)) {
+			set[p] = true
+		}
+		return set
+	}
+	linked := func(set map[string]bool, prefix string) []string {
+		var got []string
+		for p := range set {
+			if p == prefix || strings.HasPrefix(p, prefix+"/") {
+				got = append(got, p)
+			}
+		}
+		return got
+	}
+	forbidden := []string{
+		"github.com/streamgate/streamgate/streaming/emulator",
+		"github.com/johannesboyne/gofakes3",
+		"github.com/streamgate/streamgate/lambda/locals3",
+		"github.com/streamgate/streamgate/lambda/localgw",
+		"github.com/aws/aws-sdk-go-v2/config",
+		"github.com/aws/aws-sdk-go-v2/service/sts",
+		"github.com/aws/aws-sdk-go-v2/service/sso",
+		"github.com/aws/aws-sdk-go-v2/service/ssooidc",
+		"github.com/aws/aws-sdk-go-v2/service/signin",
+		"github.com/aws/aws-sdk-go-v2/service/dynamodb",
+	}
+	lambdaBuild := deps("-tags", "lambda.norpc")
+	if !lambdaBuild["github.com/aws/aws-lambda-go/lambda"] || !lambdaBuild["github.com/streamgate/streamgate/streaming"] {
+		t.Fatalf("the Lambda build's dependencies lack aws-lambda-go or the gateway: %d packages", len(lambdaBuild))
+	}
+	for _, p := range forbidden {
+		if got := linked(lambdaBuild, p); len(got) > 0 {
+			t.Errorf("the Lambda build (-tags lambda.norpc) links %v; it must not (local-only code, or a package whose init every cold start pays)", got)
+		}
+	}
+	localBuild := deps()
+	for _, p := range []string{"github.com/streamgate/streamgate/streaming/emulator", "github.com/johannesboyne/gofakes3"} {
+		if len(linked(localBuild, p)) == 0 {
+			t.Errorf("the build without -tags lambda.norpc does not link %s: local mode (go run ./lambda) needs it, or this test looks for the wrong name", p)
+		}
+	}
+}
 
 // TestScriptsBuild runs scripts/build as a deployer would and checks its
 // products: a static linux/arm64 ELF named bootstrap, and a zip that holds
