@@ -140,8 +140,9 @@ func lambdaAWSConfig(getenv func(string) string) (aws.Config, error) {
 }
 
 // newUpstreams returns the real SDK clients the gateway calls, configured
-// by awsCfg. The S3 and DynamoDB clients exist only when the configuration
-// uses them.
+// by awsCfg. Only the Bedrock Runtime client is built now: the control
+// plane's and S3's are built by the first request that needs them
+// (Upstreams.Later), and S3's only when the configuration uses it.
 func newUpstreams(cfg streaming.Config, awsCfg aws.Config, ep endpoints) streaming.Upstreams {
 	up := streaming.Upstreams{
 		Bedrock: bedrockruntime.NewFromConfig(awsCfg, streaming.ConfigureClient, func(o *bedrockruntime.Options) {
@@ -149,20 +150,22 @@ func newUpstreams(cfg streaming.Config, awsCfg aws.Config, ep endpoints) streami
 				o.BaseEndpoint = aws.String(ep.bedrock)
 			}
 		}),
-		Control: bedrock.NewFromConfig(awsCfg, func(o *bedrock.Options) {
-			if ep.bedrock != "" {
-				o.BaseEndpoint = aws.String(ep.bedrock)
+		Later: func(up *streaming.Upstreams) {
+			up.Control = bedrock.NewFromConfig(awsCfg, func(o *bedrock.Options) {
+				if ep.bedrock != "" {
+					o.BaseEndpoint = aws.String(ep.bedrock)
+				}
+			})
+			if cfg.ImagesBucket != "" {
+				up.S3 = s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+					if ep.s3 != "" {
+						o.BaseEndpoint = aws.String(ep.s3)
+						o.UsePathStyle = true // a local endpoint has no bucket subdomains
+					}
+				})
+				up.Presign = s3.NewPresignClient(up.S3)
 			}
-		}),
-	}
-	if cfg.ImagesBucket != "" {
-		up.S3 = s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-			if ep.s3 != "" {
-				o.BaseEndpoint = aws.String(ep.s3)
-				o.UsePathStyle = true // a local endpoint has no bucket subdomains
-			}
-		})
-		up.Presign = s3.NewPresignClient(up.S3)
+		},
 	}
 	if cfg.CancelTable != "" || cfg.BudgetTable != "" {
 		dynamo := streaming.DynamoConfig{Region: awsCfg.Region, Endpoint: ep.dynamodb, Credentials: awsCfg.Credentials}

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
@@ -39,6 +40,10 @@ type Upstreams struct {
 	// Budgets keeps the token counters of DAILY_TOKEN_BUDGET, shared by
 	// all instances (BUDGET_TABLE); nil = counters in this process.
 	Budgets BudgetStore
+	// Later, if set, fills in Control, S3 and Presign on first use: the
+	// first request that needs one of them calls it, once, so that a
+	// cold start does not build clients most invocations never call.
+	Later func(*Upstreams)
 }
 
 // A Dialect is one client protocol: it registers its routes, and the
@@ -70,6 +75,8 @@ type Handler struct {
 	// shutting_down error event instead of a cut.
 	closing context.Context
 	close   context.CancelFunc
+
+	later sync.Once // runs up.Later
 }
 
 // New returns the gateway for cfg, calling AWS through up (the real SDK
@@ -102,8 +109,17 @@ func New(cfg Config, up Upstreams, logger *slog.Logger, dialects ...Dialect) *Ha
 // (the default model, the allowlist); they never change it.
 func (h *Handler) Config() *Config { return &h.cfg }
 
-// Upstreams are the AWS clients the Handler calls.
-func (h *Handler) Upstreams() Upstreams { return h.up }
+// Upstreams are the AWS clients the Handler calls, with those that
+// Upstreams.Later builds built (by the first call). Control, S3 and
+// Presign are read through it only.
+func (h *Handler) Upstreams() Upstreams {
+	h.later.Do(func() {
+		if h.up.Later != nil {
+			h.up.Later(&h.up)
+		}
+	})
+	return h.up
+}
 
 // Methods maps an HTTP method to the handler of one route.
 type Methods map[string]http.HandlerFunc

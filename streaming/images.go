@@ -189,7 +189,8 @@ func contentFilter(e *Error) *Error {
 // (images/YYYY/MM/DD/<sha256>.png, server-side encrypted) and presigns a
 // GET URL valid PRESIGN_SECONDS.
 func (h *Handler) StoreImages(r *http.Request, images []GeneratedImage) (time.Time, *Error) {
-	if h.up.S3 == nil || h.up.Presign == nil || h.cfg.ImagesBucket == "" {
+	up := h.Upstreams()
+	if up.S3 == nil || up.Presign == nil || h.cfg.ImagesBucket == "" {
 		return time.Time{}, &Error{Status: http.StatusServiceUnavailable, Code: CodeNotConfigured, Message: "image storage is not configured on this gateway"}
 	}
 	expires := time.Now().Add(h.cfg.PresignExpiry)
@@ -197,7 +198,7 @@ func (h *Handler) StoreImages(r *http.Request, images []GeneratedImage) (time.Ti
 		sum := sha256.Sum256(images[i].PNG)
 		key := "images/" + time.Now().UTC().Format("2006/01/02") + "/" + hex.EncodeToString(sum[:]) + ".png"
 		e := h.UpstreamCall(r, func(ctx context.Context) error {
-			_, err := h.up.S3.PutObject(ctx, &s3.PutObjectInput{
+			_, err := up.S3.PutObject(ctx, &s3.PutObjectInput{
 				Bucket: aws.String(h.cfg.ImagesBucket), Key: aws.String(key), Body: bytes.NewReader(images[i].PNG),
 				ContentType: aws.String("image/png"), ServerSideEncryption: s3types.ServerSideEncryptionAes256,
 				ContentLength: aws.Int64(int64(len(images[i].PNG))),
@@ -210,7 +211,7 @@ func (h *Handler) StoreImages(r *http.Request, images []GeneratedImage) (time.Ti
 			}
 			return time.Time{}, e
 		}
-		signed, err := h.up.Presign.PresignGetObject(r.Context(), &s3.GetObjectInput{Bucket: aws.String(h.cfg.ImagesBucket), Key: aws.String(key)},
+		signed, err := up.Presign.PresignGetObject(r.Context(), &s3.GetObjectInput{Bucket: aws.String(h.cfg.ImagesBucket), Key: aws.String(key)},
 			s3.WithPresignExpires(h.cfg.PresignExpiry))
 		if err != nil {
 			logOf(r).cause = "presigning: " + err.Error()

@@ -22,26 +22,35 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 //go:embed page.html
 var document string
 
-// Page serves the chat page. It is immutable and safe for concurrent use.
+// Page serves the chat page. It is safe for concurrent use.
 type Page struct {
+	once sync.Once
 	body []byte
 	csp  string
 }
 
-// New returns the page with its Content-Security-Policy. It panics if the
-// embedded document has no inline script or style, which is a build
-// mistake that the package's tests catch.
-func New() *Page {
-	p, err := newPage(document)
-	if err != nil {
-		panic(err)
-	}
-	return p
+// New returns the page with its Content-Security-Policy, computed on first
+// use: hashing the inline blocks is work that a Lambda cold start need not
+// do before its first request, which is rarely for the page. The page
+// panics then if the embedded document has no inline script or style,
+// which is a build mistake that the package's tests catch.
+func New() *Page { return &Page{} }
+
+// build computes the page from the embedded document, once.
+func (p *Page) build() {
+	p.once.Do(func() {
+		built, err := newPage(document)
+		if err != nil {
+			panic(err)
+		}
+		p.body, p.csp = built.body, built.csp
+	})
 }
 
 func newPage(doc string) (*Page, error) {
@@ -96,11 +105,15 @@ func hashes(doc, tag string) (string, error) {
 }
 
 // CSP returns the page's Content-Security-Policy header value.
-func (p *Page) CSP() string { return p.csp }
+func (p *Page) CSP() string {
+	p.build()
+	return p.csp
+}
 
 // ServeHTTP writes the page. It answers every request it is given; the
 // caller routes only GET and HEAD of the root to it.
 func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.build()
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(p.body)))

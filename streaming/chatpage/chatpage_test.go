@@ -118,3 +118,21 @@ func TestNewPageRefusesAPageWithoutInlineBlocks(t *testing.T) {
 		}
 	}
 }
+
+// TestNewDefersTheWork: New hashes nothing (a Lambda cold start pays for
+// it otherwise); the first use builds the page, once.
+func TestNewDefersTheWork(t *testing.T) {
+	p := New()
+	if p.csp != "" || p.body != nil {
+		t.Fatal("New built the page; want it built on first use")
+	}
+	csp := p.CSP()
+	if !strings.Contains(csp, "script-src 'sha256-") || len(p.body) == 0 {
+		t.Fatalf("after CSP(): csp %q, %d bytes of body", csp, len(p.body))
+	}
+	rec := httptest.NewRecorder()
+	New().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Header().Get("Content-Security-Policy") != csp || rec.Body.Len() != len(p.body) {
+		t.Errorf("a page served before any CSP() call: CSP %q, %d bytes; want %q, %d", rec.Header().Get("Content-Security-Policy"), rec.Body.Len(), csp, len(p.body))
+	}
+}
