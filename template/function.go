@@ -260,6 +260,11 @@ func functionEnvironment(o options) map[string]string {
 		// from 92 to 49 ms (BENCHMARKS.md, CPU per delta). The trace period
 		// is 24.8 days, so no trace line is ever printed.
 		"GODEBUG": lambdaGODEBUG,
+		// One P from the start, which is what Lambda mode runs with (see
+		// lambda/main.go, lambdaProcs): set at run time instead, it is a
+		// stop-the-world that cost up to 1.8 ms of a 2-CPU cold start
+		// (scripts/bench, section 3).
+		"GOMAXPROCS": "1",
 	}
 }
 

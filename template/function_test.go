@@ -28,7 +28,7 @@ func TestFunction(t *testing.T) {
 			names = append(names, name)
 		}
 		sort.Strings(names)
-		want := []string{"ALLOWED_MODELS", "BUDGET_TABLE", "CANCEL_TABLE", "CORS_ALLOW_HEADERS", "CORS_ALLOW_ORIGINS", "DAILY_TOKEN_BUDGET", "EMBEDDING_MODEL_ID", "GODEBUG",
+		want := []string{"ALLOWED_MODELS", "BUDGET_TABLE", "CANCEL_TABLE", "CORS_ALLOW_HEADERS", "CORS_ALLOW_ORIGINS", "DAILY_TOKEN_BUDGET", "EMBEDDING_MODEL_ID", "GODEBUG", "GOMAXPROCS",
 			"GUARDRAIL_ID", "GUARDRAIL_STREAM_MODE", "GUARDRAIL_VERSION", "HEARTBEAT_SECONDS",
 			"IMAGES_BUCKET", "IMAGE_MODEL_ID", "LOG_LEVEL", "MAX_TOKENS", "MODELS_CACHE_SECONDS", "MODEL_FALLBACKS", "MODEL_ID", "PRESIGN_SECONDS", "PROMPT_CACHE", "SYSTEM_PROMPT"}
 		if diff := cmp.Diff(want, names); diff != "" {
@@ -53,6 +53,7 @@ func TestFunction(t *testing.T) {
 			"EMBEDDING_MODEL_ID":   inputs["EmbeddingModelId"],
 			"CORS_ALLOW_ORIGINS":   inputs["CorsAllowOrigins"],
 			"GODEBUG":              "schedtrace=2147483647",
+			"GOMAXPROCS":           "1",
 		} {
 			if diff := cmp.Diff(wantValue, env[name]); diff != "" {
 				t.Errorf("%s (-want +got):\n%s", name, diff)

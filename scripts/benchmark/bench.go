@@ -84,6 +84,14 @@ type Config struct {
 // function (template/function.go, lambdaGODEBUG); keep the two in sync.
 const proposedGODEBUG = "schedtrace=2147483647"
 
+// coldStartEnv is what section 3 adds to both binaries' environment: the
+// function's own settings in the template (template/function.go), the
+// GODEBUG above and GOMAXPROCS=1, with which the runtime starts with one P
+// instead of the bootstrap stopping the world to drop to one.
+func (c Config) coldStartEnv() []string {
+	return append(c.lambdaExtraEnv(), "GOMAXPROCS=1")
+}
+
 func (c Config) lambdaExtraEnv() []string {
 	if c.LambdaGODEBUG == "" {
 		return nil

@@ -99,7 +99,7 @@ func runColdStart(ctx context.Context, cfg Config) (*ColdStartReport, error) {
 	}
 
 	// The endpoint is never called: initialisation makes no Bedrock call.
-	env := lambdaEnv("http://127.0.0.1:9")
+	env := append(lambdaEnv("http://127.0.0.1:9"), cfg.coldStartEnv()...)
 	// How busy the machine is without us: a cold start measured in wall
 	// time includes waiting for a CPU, so other work shows in it.
 	busy := startBusy()
@@ -247,7 +247,7 @@ func parseStatMinFlt(stat string) (int64, error) {
 // initTrace starts bin initTraceRuns times with GODEBUG=inittrace=1 and
 // averages what the runtime prints of each package's init.
 func initTrace(ctx context.Context, bin string, env []string) (*InitTrace, error) {
-	env = append(slices.Clone(env), "GODEBUG=inittrace=1")
+	env = withGODEBUG(env, "inittrace=1")
 	clock := map[string]time.Duration{}
 	bytes := map[string]int64{}
 	for i := range initTraceRuns {
@@ -284,6 +284,22 @@ func initTrace(ctx context.Context, bin string, env []string) (*InitTrace, error
 	})
 	t.Top = t.Top[:min(initTraceTop, len(t.Top))]
 	return t, nil
+}
+
+// withGODEBUG returns env with setting added to its GODEBUG (or as a new
+// one): the last of two GODEBUG entries would replace the first.
+func withGODEBUG(env []string, setting string) []string {
+	out := slices.Clone(env)
+	for i, kv := range out {
+		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+			if v != "" {
+				setting = v + "," + setting
+			}
+			out[i] = "GODEBUG=" + setting
+			return out
+		}
+	}
+	return append(out, "GODEBUG="+setting)
 }
 
 // parseInitLine reads one line of GODEBUG=inittrace=1:

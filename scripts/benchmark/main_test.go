@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -244,7 +245,12 @@ func TestMarkdownAllSections(t *testing.T) {
 			Gateway: ConcRun{Wall: 36 * time.Second, Completed: 999, Failed: 1, FirstErr: "HTTP 502: bad\nmore", Deltas: 599_400,
 				Latency: latencyStats{N: 599_400, P50: time.Millisecond, P99: 5 * time.Millisecond, Max: 80 * time.Millisecond, Over10ms: 12}, MachineBusy: 0.93},
 			BootstrapCPU: 30 * time.Second, PeakRSS: 120 << 20, IdleRSS: 20 << 20, MaxThreads: 9},
-		ColdStart: &ColdStartReport{N: 20, Median: 30 * time.Millisecond, Min: 25 * time.Millisecond, Max: 60 * time.Millisecond, HostSize: 11 << 20, DistSize: 10 << 20, ZipSize: 5 << 20},
+		ColdStart: &ColdStartReport{N: 20, Median: 30 * time.Millisecond, Min: 25 * time.Millisecond, Max: 60 * time.Millisecond, HostSize: 11 << 20, DistSize: 10 << 20, ZipSize: 5 << 20,
+			CPUMedian: 28 * time.Millisecond, FaultsMedian: 900, FloorSize: 6 << 20,
+			Floor: &ColdStartRun{Median: 20 * time.Millisecond, Min: 18 * time.Millisecond, Max: 25 * time.Millisecond, CPUMedian: 14 * time.Millisecond, FaultsMedian: 300},
+			Inits: &InitTrace{Runs: 5, Packages: 110, Clock: 8 * time.Millisecond, Bytes: 800 << 10, Top: []PackageInit{
+				{"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/schemas", 1800 * time.Microsecond, 379144}, {"runtime", 250 * time.Microsecond, 0}}},
+			FloorInits: &InitTrace{Runs: 5, Packages: 80, Clock: 3 * time.Millisecond, Bytes: 40 << 10}},
 		Memory:    &MemoryReport{LongDuration: 20 * time.Second, IdleHWM: 12 << 20, PeakHWM: 14 << 20, Deltas: 8824},
 		LambdaStream: &LambdaStreamReport{Deltas: 1000, Rate: 100, Rounds: 2, Runs: []LambdaStreamRun{
 			{Setting: "before", CPU: []time.Duration{300 * time.Millisecond, 310 * time.Millisecond}, Busiest: 400 * time.Millisecond, Others: 210 * time.Millisecond, Wakeups: 6000, GCs: 3, AllDeltas: 2000},
@@ -267,7 +273,10 @@ func TestMarkdownAllSections(t *testing.T) {
 		"## 2. Concurrency: 1,000 streams", "**Failed:** bytes.Buffer: too large",
 		"| errors or incomplete | 1 | not run |", "first: HTTP 502: bad |", "| deltas delivered | 599,400 of 600,000 | not run |",
 		"| bootstrap CPU per 1,000 deltas | 50.1 ms | – |", "| machine CPU busy | 93% |", "| peak RSS per stream | 102.4 KiB |",
-		"| cold start, median of 20 | 30.0 ms |", "| lambda.zip size | 5.0 MiB |",
+		"| cold start, median of 20 | 30.0 ms | 20.0 ms | 1.50× |", "| lambda.zip size | 5.0 MiB |",
+		"| minor page faults until first /next, median | 900 | 300 | 3.00× |", "| CPU until first /next, median | 28.0 ms | 14.0 ms | 2.00× |",
+		"| package inits: packages, clock, heap (mean of 5 starts) | 110, 8.00 ms, 800.0 KiB | 80, 3.00 ms, 40.0 KiB | 2.67× |",
+		"the bootstrap's median is **1.50× the floor's**", "The 2 slowest package inits", "| `github.com/aws/aws-sdk-go-v2/service/bedrockruntime/schemas` | 1.80 ms | 370.3 KiB |",
 		"| growth | 2.0 MiB |", "Not run: `scripts/bench` runs", "| before this program",
 		"## 6. One stream on the Lambda path", "| before | 305.0 ms / 300.0 ms | 200.0 ms | 105.0 ms | 3.00 | 1.50 |",
 		"| after | 125.0 ms / 120.0 ms |", "- after: 59.0% less CPU per delta than before (median rounds; 60.0% less for the best rounds).",
@@ -392,4 +401,33 @@ func mustRun(t *testing.T, cfg Config) *Report {
 		t.Fatalf("failures: %v", f)
 	}
 	return rep
+}
+
+// TestColdStartParsing: minor faults from /proc/PID/stat, a line of
+// GODEBUG=inittrace=1, and GODEBUG settings merged rather than replaced.
+func TestColdStartParsing(t *testing.T) {
+	stat := "4242 (boot strap) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 75 0 0 20 0 9 0 100 0 0"
+	if n, err := parseStatMinFlt(stat); err != nil || n != 1234 {
+		t.Errorf("parseStatMinFlt = %d, %v; want 1234", n, err)
+	}
+	p, ok := parseInitLine("init github.com/aws/aws-sdk-go-v2/service/bedrockruntime/schemas @3.1 ms, 1.75 ms clock, 379144 bytes, 4213 allocs")
+	if !ok || p.Package != "github.com/aws/aws-sdk-go-v2/service/bedrockruntime/schemas" || p.Clock != 1750*time.Microsecond || p.Bytes != 379144 {
+		t.Errorf("parseInitLine = %+v, %v", p, ok)
+	}
+	if _, ok := parseInitLine("streamgate: listening"); ok {
+		t.Error("parseInitLine took a line that is not inittrace's")
+	}
+	for _, tt := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"A=1", "GODEBUG=schedtrace=9"}, "GODEBUG=schedtrace=9,inittrace=1"},
+		{[]string{"A=1"}, "GODEBUG=inittrace=1"},
+		{[]string{"GODEBUG="}, "GODEBUG=inittrace=1"},
+	} {
+		got := withGODEBUG(tt.env, "inittrace=1")
+		if n := strings.Count(strings.Join(got, " "), "GODEBUG="); n != 1 || !slices.Contains(got, tt.want) {
+			t.Errorf("withGODEBUG(%v) = %v, want one %s", tt.env, got, tt.want)
+		}
+	}
 }

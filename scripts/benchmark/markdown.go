@@ -243,12 +243,13 @@ func (r *Report) coldStart(b *strings.Builder, row func(...string), c *ColdStart
 	fmt.Fprintf(b, "A localgw with one instance is started and closed %d times for the bootstrap and as many for the **floor**, taking turns: "+
 		"the floor is the smallest aws-lambda-go function that streams an API Gateway answer (`scripts/benchmark/coldfloor`: `lambda.Start` with a handler returning an "+
 		"`*events.APIGatewayProxyStreamingResponse` of two bytes), built with the same flags, so it is what the Go runtime and aws-lambda-go cost before any code of ours. "+
+		"Both run with the function's environment from the template (`GODEBUG=%s`, `GOMAXPROCS=1`). "+
 		"localgw records the time from exec (Lambda mode, under the emulated Runtime API) to the first `GET /runtime/invocation/next`, in wall-clock time. "+
 		"This is the part of a Lambda cold start that the binary controls (Go runtime start, package initialization, configuration); "+
 		"Lambda's own sandbox creation and code download come on top, and Graviton cores differ from this machine's. "+
 		"Wall time includes waiting for a CPU, so the table also gives each process's own CPU time until its first /next (`/proc/PID/task/*/schedstat`) and how busy the machine was just before. "+
 		"Minor page faults until the first /next (`/proc/PID/stat`) count the pages the start touches: on a Firecracker microVM, as Lambda's, each first touch of a page is dear, "+
-		"and a Go bootstrap's cold start there follows them.\n\n", c.N)
+		"and a Go bootstrap's cold start there follows them.\n\n", c.N, r.Config.LambdaGODEBUG)
 	f := c.Floor
 	floorCell := func(v string) string {
 		if f == nil {
