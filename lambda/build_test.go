@@ -16,7 +16,8 @@ import (
 // -tags lambda.norpc, for linux/arm64) links none of local mode's code —
 // the Bedrock emulator, the in-process S3 (gofakes3), localgw — nor the
 // SDK packages the Lambda path does without (the default credential
-// chain's config, sts, sso, ssooidc and signin; the DynamoDB client): each
+// chain's config, sts, sso, ssooidc and signin; the DynamoDB and S3
+// clients, whose calls the gateway makes itself): each
 // package linked is initialised at every cold start (scripts/bench,
 // section 3). The build without the tag, `go run ./lambda`, must still
 // link the emulator and gofakes3, so that the test sees the packages it
@@ -55,6 +56,7 @@ func TestLambdaBuildLinksNoLocalCode(t *testing.T) {
 		"github.com/aws/aws-sdk-go-v2/service/ssooidc",
 		"github.com/aws/aws-sdk-go-v2/service/signin",
 		"github.com/aws/aws-sdk-go-v2/service/dynamodb",
+		"github.com/aws/aws-sdk-go-v2/service/s3",
 	}
 	lambdaBuild := deps("-tags", "lambda.norpc")
 	if !lambdaBuild["github.com/aws/aws-lambda-go/lambda"] || !lambdaBuild["github.com/streamgate/streamgate/streaming"] {

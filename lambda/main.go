@@ -27,7 +27,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/streamgate/streamgate/lambda/apigw"
 	"github.com/streamgate/streamgate/lambda/authorizer"
@@ -139,10 +138,10 @@ func lambdaAWSConfig(getenv func(string) string) (aws.Config, error) {
 	}, nil
 }
 
-// newUpstreams returns the real SDK clients the gateway calls, configured
-// by awsCfg. Only the Bedrock Runtime client is built now: the control
-// plane's and S3's are built by the first request that needs them
-// (Upstreams.Later), and S3's only when the configuration uses it.
+// newUpstreams returns the clients the gateway calls, configured by
+// awsCfg: the SDK's for Bedrock, the gateway's own for S3 (only when the
+// configuration uses it) and DynamoDB. The control plane's is built by
+// the first request that needs it (Upstreams.Later).
 func newUpstreams(cfg streaming.Config, awsCfg aws.Config, ep endpoints) streaming.Upstreams {
 	up := streaming.Upstreams{
 		Bedrock: bedrockruntime.NewFromConfig(awsCfg, streaming.ConfigureClient, func(o *bedrockruntime.Options) {
@@ -156,16 +155,11 @@ func newUpstreams(cfg streaming.Config, awsCfg aws.Config, ep endpoints) streami
 					o.BaseEndpoint = aws.String(ep.bedrock)
 				}
 			})
-			if cfg.ImagesBucket != "" {
-				up.S3 = s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-					if ep.s3 != "" {
-						o.BaseEndpoint = aws.String(ep.s3)
-						o.UsePathStyle = true // a local endpoint has no bucket subdomains
-					}
-				})
-				up.Presign = s3.NewPresignClient(up.S3)
-			}
 		},
+	}
+	if cfg.ImagesBucket != "" {
+		// A local endpoint is called path-style: it has no bucket subdomains.
+		up.S3 = streaming.NewS3Client(streaming.S3Config{Region: awsCfg.Region, Endpoint: ep.s3, Credentials: awsCfg.Credentials})
 	}
 	if cfg.CancelTable != "" || cfg.BudgetTable != "" {
 		dynamo := streaming.DynamoConfig{Region: awsCfg.Region, Endpoint: ep.dynamodb, Credentials: awsCfg.Credentials}

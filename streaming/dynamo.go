@@ -9,15 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // DynamoCancelStore is the CancelStore of a deployed stack: a DynamoDB
@@ -44,7 +41,7 @@ type DynamoConfig struct {
 	Region      string
 	Endpoint    string // "" → DynamoDB's regional endpoint
 	Credentials aws.CredentialsProvider
-	HTTPClient  *http.Client // nil → one with a 10 s timeout a call
+	HTTPClient  *http.Client // nil → one with a 30 s timeout a call
 }
 
 // cancelItemTTL is how long a cancel is kept: longer than any stream
@@ -199,63 +196,31 @@ func (s *DynamoBudgetStore) Add(ctx context.Context, keyHash, day string, tokens
 	return nil
 }
 
-// DynamoError is an error answer of DynamoDB.
-type DynamoError struct {
-	Status  int
-	Type    string // the exception's name, such as ResourceNotFoundException
-	Message string
-}
-
-func (e *DynamoError) Error() string {
-	return fmt.Sprintf("DynamoDB: %s: %s (HTTP %d)", e.Type, e.Message, e.Status)
-}
-
-// retryable reports whether the same call may succeed later: throttling
-// and DynamoDB's own failures, as the SDK's standard retryer decides.
-func (e *DynamoError) retryable() bool {
-	switch e.Type {
-	case "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded", "TransactionInProgressException":
-		return true
-	}
-	return e.Status >= 500
-}
-
 // dynamoClient calls DynamoDB's JSON 1.0 API: a POST to its endpoint with
-// the operation in X-Amz-Target, signed with SigV4.
+// the operation in X-Amz-Target.
 type dynamoClient struct {
-	endpoint, region string
-	creds            aws.CredentialsProvider
-	http             *http.Client
-	signer           *v4.Signer
+	endpoint string
+	aws      *signedClient
 }
-
-// dynamoAttempts is how many times a call is tried (the SDK's standard
-// retryer: 3), with dynamoBackoff times 2^n, jittered, in between.
-const (
-	dynamoAttempts = 3
-	dynamoBackoff  = 50 * time.Millisecond
-	// dynamoMaxAnswer bounds an answer read into memory: the cancel
-	// store's are tens of bytes.
-	dynamoMaxAnswer = 1 << 20
-)
 
 func newDynamoClient(c DynamoConfig) *dynamoClient {
-	d := &dynamoClient{endpoint: strings.TrimRight(c.Endpoint, "/"), region: c.Region, creds: c.Credentials, http: c.HTTPClient, signer: v4.NewSigner()}
+	d := &dynamoClient{endpoint: strings.TrimRight(c.Endpoint, "/"), aws: newSignedClient("dynamodb", c.Region, c.Credentials, c.HTTPClient)}
 	if d.endpoint == "" {
-		d.endpoint = "https://dynamodb." + c.Region + ".amazonaws.com"
-		if strings.HasPrefix(c.Region, "cn-") {
-			d.endpoint += ".cn"
-		}
-	}
-	if d.http == nil {
-		d.http = &http.Client{Timeout: 10 * time.Second}
+		d.endpoint = "https://dynamodb." + c.Region + awsDomain(c.Region)
 	}
 	return d
 }
 
+// awsDomain is the DNS suffix of AWS's endpoints in region.
+func awsDomain(region string) string {
+	if strings.HasPrefix(region, "cn-") {
+		return ".amazonaws.com.cn"
+	}
+	return ".amazonaws.com"
+}
+
 // call runs operation with in as its JSON body and decodes the answer
-// into out (nil: the answer is read and dropped), retrying what may
-// succeed later.
+// into out (nil: the answer is dropped), retrying what may succeed later.
 func (d *dynamoClient) call(ctx context.Context, operation string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
@@ -263,61 +228,39 @@ func (d *dynamoClient) call(ctx context.Context, operation string, in, out any) 
 	}
 	sum := sha256.Sum256(body)
 	payloadHash := hex.EncodeToString(sum[:])
-	for attempt := 1; ; attempt++ {
-		answer, err := d.once(ctx, operation, body, payloadHash)
-		if err == nil {
-			if out == nil {
-				return nil
-			}
-			if err := json.Unmarshal(answer, out); err != nil {
-				return fmt.Errorf("DynamoDB %s: reading the answer: %w", operation, err)
-			}
-			return nil
-		}
-		var de *DynamoError
-		again := attempt < dynamoAttempts && ctx.Err() == nil && (!errors.As(err, &de) || de.retryable())
-		if !again {
-			return err
-		}
-		t := time.NewTimer(rand.N(dynamoBackoff << (attempt - 1)))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return err
+	var answer []byte
+	err = withRetries(ctx, func() (err error) {
+		answer, err = d.once(ctx, operation, body, payloadHash)
+		return err
+	}, retryableAnswer)
+	if err != nil {
+		return fmt.Errorf("DynamoDB %s: %w", operation, err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(answer, out); err != nil {
+			return fmt.Errorf("DynamoDB %s: reading the answer: %w", operation, err)
 		}
 	}
+	return nil
 }
 
 // once makes one attempt at a call.
 func (d *dynamoClient) once(ctx context.Context, operation string, body []byte, payloadHash string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.endpoint+"/", bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("DynamoDB %s: %w", operation, err)
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
 	req.Header.Set("X-Amz-Target", "DynamoDB_20120810."+operation)
-	creds, err := d.creds.Retrieve(ctx)
+	resp, answer, err := d.aws.do(ctx, req, payloadHash)
 	if err != nil {
-		return nil, fmt.Errorf("DynamoDB %s: credentials: %w", operation, err)
-	}
-	if err := d.signer.SignHTTP(ctx, creds, req, payloadHash, "dynamodb", d.region, time.Now()); err != nil {
-		return nil, fmt.Errorf("DynamoDB %s: signing: %w", operation, err)
-	}
-	resp, err := d.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("DynamoDB %s: %w", operation, err)
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, dynamoMaxAnswer))
-	if err != nil {
-		return nil, fmt.Errorf("DynamoDB %s: reading the answer: %w", operation, err)
+		return nil, err
 	}
 	// DynamoDB sends the CRC32 of its answer; a mismatch is a damaged
 	// answer, tried again as the SDK does.
 	if v := resp.Header.Get("X-Amz-Crc32"); v != "" {
 		if want, perr := strconv.ParseUint(v, 10, 32); perr == nil && uint32(want) != crc32.ChecksumIEEE(answer) {
-			return nil, fmt.Errorf("DynamoDB %s: the answer's CRC32 does not match X-Amz-Crc32", operation)
+			return nil, fmt.Errorf("the answer's CRC32 does not match X-Amz-Crc32")
 		}
 	}
 	if resp.StatusCode != http.StatusOK {
@@ -328,25 +271,19 @@ func (d *dynamoClient) once(ctx context.Context, operation string, body []byte, 
 
 // dynamoErrorOf reads an error answer:
 // {"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"..."}
-func dynamoErrorOf(status int, answer []byte) *DynamoError {
+func dynamoErrorOf(status int, answer []byte) *awsAPIError {
 	var body struct {
 		Type     string `json:"__type"`
 		Message  string `json:"message"`
 		Message2 string `json:"Message"`
 	}
 	_ = json.Unmarshal(answer, &body)
-	e := &DynamoError{Status: status, Type: body.Type, Message: body.Message}
-	if i := strings.LastIndexByte(e.Type, '#'); i >= 0 {
-		e.Type = e.Type[i+1:]
+	e := &awsAPIError{Service: "DynamoDB", Status: status, Code: body.Type, Message: body.Message}
+	if i := strings.LastIndexByte(e.Code, '#'); i >= 0 {
+		e.Code = e.Code[i+1:]
 	}
 	if e.Message == "" {
 		e.Message = body.Message2
 	}
-	if e.Type == "" {
-		e.Type = http.StatusText(status)
-	}
-	if e.Message == "" {
-		e.Message = "no message"
-	}
-	return e
+	return e.withDefaults()
 }

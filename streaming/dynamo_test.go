@@ -69,9 +69,9 @@ func TestDynamoCancelStoreOnMoto(t *testing.T) {
 
 	missing := NewDynamoCancelStore(motoDynamo(moto), "no-such-table")
 	_, err = missing.Requested(ctx, "x")
-	var de *DynamoError
-	if !errors.As(err, &de) || de.Type != "ResourceNotFoundException" || de.Status != http.StatusBadRequest {
-		t.Errorf("a missing table: %v; want a DynamoError ResourceNotFoundException, HTTP 400", err)
+	var de *awsAPIError
+	if !errors.As(err, &de) || de.Code != "ResourceNotFoundException" || de.Status != http.StatusBadRequest {
+		t.Errorf("a missing table: %v; want DynamoDB's ResourceNotFoundException, HTTP 400", err)
 	}
 }
 

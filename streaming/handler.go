@@ -20,7 +20,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // Upstreams are the AWS services the gateway calls. Only Bedrock is
@@ -31,16 +30,15 @@ type Upstreams struct {
 	Bedrock *bedrockruntime.Client
 	// Control is the Bedrock control-plane client, for GET /models.
 	Control *bedrock.Client
-	// S3 stores generated images; Presign signs their URLs.
-	S3      *s3.Client
-	Presign *s3.PresignClient
+	// S3 stores generated images and presigns their URLs.
+	S3 *S3Client
 	// Cancels is the store shared by all instances through which a cancel
 	// reaches a stream running elsewhere (Lambda); nil = this process only.
 	Cancels CancelStore
 	// Budgets keeps the token counters of DAILY_TOKEN_BUDGET, shared by
 	// all instances (BUDGET_TABLE); nil = counters in this process.
 	Budgets BudgetStore
-	// Later, if set, fills in Control, S3 and Presign on first use: the
+	// Later, if set, fills in Control (or S3) on first use: the
 	// first request that needs one of them calls it, once, so that a
 	// cold start does not build clients most invocations never call.
 	Later func(*Upstreams)
@@ -110,8 +108,8 @@ func New(cfg Config, up Upstreams, logger *slog.Logger, dialects ...Dialect) *Ha
 func (h *Handler) Config() *Config { return &h.cfg }
 
 // Upstreams are the AWS clients the Handler calls, with those that
-// Upstreams.Later builds built (by the first call). Control, S3 and
-// Presign are read through it only.
+// Upstreams.Later builds built (by the first call). Control and S3 are
+// read through it only.
 func (h *Handler) Upstreams() Upstreams {
 	h.later.Do(func() {
 		if h.up.Later != nil {

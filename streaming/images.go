@@ -12,10 +12,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // ImageRequest is what a dialect's image route asks for, after its own
@@ -190,7 +186,7 @@ func contentFilter(e *Error) *Error {
 // GET URL valid PRESIGN_SECONDS.
 func (h *Handler) StoreImages(r *http.Request, images []GeneratedImage) (time.Time, *Error) {
 	up := h.Upstreams()
-	if up.S3 == nil || up.Presign == nil || h.cfg.ImagesBucket == "" {
+	if up.S3 == nil || h.cfg.ImagesBucket == "" {
 		return time.Time{}, &Error{Status: http.StatusServiceUnavailable, Code: CodeNotConfigured, Message: "image storage is not configured on this gateway"}
 	}
 	expires := time.Now().Add(h.cfg.PresignExpiry)
@@ -198,12 +194,7 @@ func (h *Handler) StoreImages(r *http.Request, images []GeneratedImage) (time.Ti
 		sum := sha256.Sum256(images[i].PNG)
 		key := "images/" + time.Now().UTC().Format("2006/01/02") + "/" + hex.EncodeToString(sum[:]) + ".png"
 		e := h.UpstreamCall(r, func(ctx context.Context) error {
-			_, err := up.S3.PutObject(ctx, &s3.PutObjectInput{
-				Bucket: aws.String(h.cfg.ImagesBucket), Key: aws.String(key), Body: bytes.NewReader(images[i].PNG),
-				ContentType: aws.String("image/png"), ServerSideEncryption: s3types.ServerSideEncryptionAes256,
-				ContentLength: aws.Int64(int64(len(images[i].PNG))),
-			})
-			return err
+			return up.S3.PutObject(ctx, S3Object{Bucket: h.cfg.ImagesBucket, Key: key, ContentType: "image/png", Body: images[i].PNG, ServerSideEncryption: "AES256"})
 		})
 		if e != nil {
 			if e.Code == CodeUpstreamRejected || e.Status == http.StatusBadGateway {
@@ -211,13 +202,12 @@ func (h *Handler) StoreImages(r *http.Request, images []GeneratedImage) (time.Ti
 			}
 			return time.Time{}, e
 		}
-		signed, err := up.Presign.PresignGetObject(r.Context(), &s3.GetObjectInput{Bucket: aws.String(h.cfg.ImagesBucket), Key: aws.String(key)},
-			s3.WithPresignExpires(h.cfg.PresignExpiry))
+		signed, err := up.S3.PresignGetObject(r.Context(), h.cfg.ImagesBucket, key, h.cfg.PresignExpiry)
 		if err != nil {
 			logOf(r).cause = "presigning: " + err.Error()
 			return time.Time{}, &Error{Status: http.StatusInternalServerError, Code: CodeUpstreamError, Message: "the image URL could not be signed"}
 		}
-		images[i].Key, images[i].URL = key, signed.URL
+		images[i].Key, images[i].URL = key, signed
 	}
 	return expires, nil
 }

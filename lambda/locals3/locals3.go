@@ -1,7 +1,7 @@
 // Package locals3 is local mode's S3: an in-process S3 server
 // (github.com/johannesboyne/gofakes3, memory backend) on a loopback port,
-// used through the real aws-sdk-go-v2 s3 client and its presign client, so
-// that an image URL printed in local mode downloads with curl.
+// used through the gateway's S3 client (streaming.S3Client), so that an
+// image URL printed in local mode downloads with curl.
 //
 // gofakes3 accepts any signature and ignores the expiry of presigned
 // URLs. Users of image URLs rely on them expiring, so Handler adds that
