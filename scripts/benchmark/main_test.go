@@ -251,7 +251,7 @@ func TestMarkdownAllSections(t *testing.T) {
 			Inits: &InitTrace{Runs: 5, Packages: 110, Clock: 8 * time.Millisecond, Bytes: 800 << 10, Top: []PackageInit{
 				{"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/schemas", 1800 * time.Microsecond, 379144}, {"runtime", 250 * time.Microsecond, 0}}},
 			FloorInits: &InitTrace{Runs: 5, Packages: 80, Clock: 3 * time.Millisecond, Bytes: 40 << 10}},
-		Memory:    &MemoryReport{LongDuration: 20 * time.Second, IdleHWM: 12 << 20, PeakHWM: 14 << 20, Deltas: 8824},
+		Memory: &MemoryReport{LongDuration: 20 * time.Second, IdleHWM: 12 << 20, PeakHWM: 14 << 20, Deltas: 8824},
 		LambdaStream: &LambdaStreamReport{Deltas: 1000, Rate: 100, Rounds: 2, Runs: []LambdaStreamRun{
 			{Setting: "before", CPU: []time.Duration{300 * time.Millisecond, 310 * time.Millisecond}, Busiest: 400 * time.Millisecond, Others: 210 * time.Millisecond, Wakeups: 6000, GCs: 3, AllDeltas: 2000},
 			{Setting: "after", CPU: []time.Duration{120 * time.Millisecond, 130 * time.Millisecond}, AllDeltas: 2000}}},
