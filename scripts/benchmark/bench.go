@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/streamgate/streamgate/streaming/emulator"
+	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
 // Config is one benchmark run. DefaultConfig is what scripts/bench runs.
@@ -84,12 +85,16 @@ type Config struct {
 // function (template/function.go, lambdaGODEBUG); keep the two in sync.
 const proposedGODEBUG = "schedtrace=2147483647"
 
-// coldStartEnv is what section 3 adds to both binaries' environment: the
-// function's own settings in the template (template/function.go), the
-// GODEBUG above and GOMAXPROCS=1, with which the runtime starts with one P
-// instead of the bootstrap stopping the world to drop to one.
+// coldStartEnv is what section 3 adds to both binaries' environment, as
+// on a deployed stack: the function's settings in the template
+// (template/function.go) that change how it starts, the GODEBUG above,
+// GOMAXPROCS=1 (the runtime starts with one P instead of the bootstrap
+// stopping the world to drop to one) and a CANCEL_TABLE (without one the
+// bootstrap logs a warning at start); and the TZ that Lambda sets (:UTC,
+// so the first log line reads no /etc/localtime). The table is never
+// called during initialisation.
 func (c Config) coldStartEnv() []string {
-	return append(c.lambdaExtraEnv(), "GOMAXPROCS=1")
+	return append(c.lambdaExtraEnv(), "GOMAXPROCS=1", "CANCEL_TABLE="+streamtest.CancelTable, "TZ=:UTC")
 }
 
 func (c Config) lambdaExtraEnv() []string {

@@ -243,7 +243,7 @@ func (r *Report) coldStart(b *strings.Builder, row func(...string), c *ColdStart
 	fmt.Fprintf(b, "A localgw with one instance is started and closed %d times for the bootstrap and as many for the **floor**, taking turns: "+
 		"the floor is the smallest aws-lambda-go function that streams an API Gateway answer (`scripts/benchmark/coldfloor`: `lambda.Start` with a handler returning an "+
 		"`*events.APIGatewayProxyStreamingResponse` of two bytes), built with the same flags, so it is what the Go runtime and aws-lambda-go cost before any code of ours. "+
-		"Both run with the function's environment from the template (`GODEBUG=%s`, `GOMAXPROCS=1`). "+
+		"Both run with the deployed function's environment where it matters at start (`GODEBUG=%s`, `GOMAXPROCS=1` and a `CANCEL_TABLE` from the template, `TZ=:UTC` as Lambda sets it). "+
 		"localgw records the time from exec (Lambda mode, under the emulated Runtime API) to the first `GET /runtime/invocation/next`, in wall-clock time. "+
 		"This is the part of a Lambda cold start that the binary controls (Go runtime start, package initialization, configuration); "+
 		"Lambda's own sandbox creation and code download come on top, and Graviton cores differ from this machine's. "+
