@@ -378,8 +378,12 @@ func TestDeadlineEndsStreamEarly(t *testing.T) {
 func TestCloseEndsStreamsWithAnError(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 20}, testConfig(), nil)
-	time.AfterFunc(300*time.Millisecond, gw.handler.Close)
-	res := streamtest.Post(t, t.Context(), gw.url+"/stream", "text/event-stream", `{"prompt":"long","modelId":"emulator.long-v1"}`)
+	// Close once the stream has begun (its first byte is in): a Close
+	// after a fixed 300 ms came, on a loaded machine, before the request
+	// did, and the answer was a 503 before any stream.
+	ls := openStream(t, gw.url+"/stream", `{"prompt":"long","modelId":"emulator.long-v1"}`, "text/event-stream", nil)
+	gw.handler.Close()
+	res := ls.wait(t, 30*time.Second)
 	events := streamtest.ParseSSE(t, res.Chunks)
 	last := events[len(events)-1]
 	if e := streamtest.DecodeJSON[streaming.Error](t, last.Data); last.Name != "error" || e.Code != streaming.CodeShuttingDown || !e.Retryable {
