@@ -36,6 +36,8 @@ type anthropicRequest struct {
 		Name string `json:"name"`
 	} `json:"tool_choice"`
 	Thinking json.RawMessage `json:"thinking"`
+
+	rawTools []json.RawMessage // the tools as sent, for the cache's prefix
 }
 
 type anthropicBlock struct {
@@ -51,6 +53,8 @@ type anthropicBlock struct {
 	ToolUseID string          `json:"tool_use_id"`
 	Content   json.RawMessage `json:"content"`
 	IsError   bool            `json:"is_error"`
+	Thinking  *string         `json:"thinking"`
+	Signature string          `json:"signature"`
 }
 
 // anthropicBlocks decodes a content field: a string is one text block.
@@ -82,6 +86,11 @@ func parseAnthropic(body []byte, m *model) (*conversation, error) {
 	if len(req.Messages) == 0 {
 		return nil, invalidf("messages: at least one message is required")
 	}
+	var rt struct {
+		Tools []json.RawMessage `json:"tools"`
+	}
+	_ = json.Unmarshal(body, &rt)
+	req.rawTools = rt.Tools
 	conv := &conversation{maxTokens: req.MaxTokens, stopSequences: req.StopSequences}
 	if len(req.Tools) > 0 {
 		for i, t := range req.Tools {
@@ -121,6 +130,9 @@ func parseAnthropic(body []byte, m *model) (*conversation, error) {
 	}
 
 	messages := make([][]anthropicBlock, len(req.Messages))
+	rawBlocks := make([][]json.RawMessage, len(req.Messages))
+	roles := make([]string, len(req.Messages))
+	kinds := make([][]msgBlock, len(req.Messages))
 	for i, msg := range req.Messages {
 		if msg.Role != "user" && msg.Role != "assistant" {
 			return nil, invalidf("messages.%d.role: Input should be 'user' or 'assistant'", i)
@@ -139,7 +151,12 @@ func parseAnthropic(body []byte, m *model) (*conversation, error) {
 			return nil, invalidf("messages.%d: all messages must have non-empty content except for the optional final assistant message", i)
 		}
 		messages[i] = blocks
+		roles[i] = msg.Role
+		if c := bytes.TrimSpace(msg.Content); len(c) > 0 && c[0] == '[' {
+			_ = json.Unmarshal(c, &rawBlocks[i])
+		}
 		for j, b := range blocks {
+			kinds[i] = append(kinds[i], kindOfAnthropic(&blocks[j]))
 			path := fmt.Sprintf("messages.%d.content.%d", i, j)
 			switch b.Type {
 			case "text":
@@ -174,6 +191,10 @@ func parseAnthropic(body []byte, m *model) (*conversation, error) {
 			}
 		}
 	}
+	thinking, _ := json.Marshal(map[string]json.RawMessage{"thinking": req.Thinking})
+	if err := checkThinkingBlocks(roles, kinds, len(req.Thinking) > 0 && thinkingEnabled(thinkingType(thinking))); err != nil {
+		return nil, err
+	}
 	if m.kind == kindReasoning && len(req.Thinking) > 0 {
 		raw, _ := json.Marshal(map[string]json.RawMessage{"thinking": req.Thinking})
 		if err := checkThinking(raw, conv, req.Temperature != nil && *req.Temperature != 1, false); err != nil {
@@ -195,6 +216,7 @@ func parseAnthropic(body []byte, m *model) (*conversation, error) {
 			conv.inputTokens += len(strings.Fields(anthropicText(blocks)))
 		}
 	}
+	conv.cachePoints = anthropicCachePoints(m.id, &req, messages, rawBlocks)
 	return conv, nil
 }
 
@@ -301,6 +323,12 @@ func nullable(s string) any {
 	return s
 }
 
+// anthropicUsage is an Anthropic body's usage, with its cache counts.
+func anthropicUsage(conv *conversation, out int) map[string]int {
+	return map[string]int{"input_tokens": conv.inputTokens, "output_tokens": out,
+		"cache_creation_input_tokens": conv.cacheWrite, "cache_read_input_tokens": conv.cacheRead}
+}
+
 // tokenHeaders are the headers with which InvokeModel reports usage.
 func tokenHeaders(in, out int, start time.Time) http.Header {
 	return http.Header{
@@ -325,7 +353,7 @@ func (e *Emulator) invokeAnthropic(ctx context.Context, w http.ResponseWriter, r
 		"content":       anthropicContent(p, col),
 		"stop_reason":   stop,
 		"stop_sequence": nullable(p.stopSequence),
-		"usage":         map[string]int{"input_tokens": res.inputTokens, "output_tokens": res.deltas},
+		"usage":         anthropicUsage(conv, res.deltas),
 	}, tokenHeaders(res.inputTokens, res.deltas, start))
 }
 
@@ -398,7 +426,7 @@ func (e *Emulator) streamAnthropic(ctx context.Context, w http.ResponseWriter, r
 	if err := fw.chunk(map[string]any{"type": "message_start", "message": map[string]any{
 		"id": anthropicID(body), "type": "message", "role": "assistant", "model": m.id,
 		"content": []any{}, "stop_reason": nil, "stop_sequence": nil,
-		"usage": map[string]int{"input_tokens": conv.inputTokens, "output_tokens": 0},
+		"usage": anthropicUsage(conv, 0),
 	}}); err != nil {
 		return cancelled()
 	}

@@ -102,7 +102,7 @@ func (e *Emulator) converseStream(ctx context.Context, w http.ResponseWriter, re
 		return cancelled()
 	}
 	metadata := map[string]any{
-		"usage":   newUsage(res.inputTokens, res.deltas),
+		"usage":   newUsage(conv, res.deltas),
 		"metrics": metrics{time.Since(start).Milliseconds()},
 	}
 	if p.guardrailTrace != nil && conv.guardrail.trace {
@@ -189,7 +189,7 @@ func (e *Emulator) converse(ctx context.Context, w http.ResponseWriter, rec *Rec
 	answer := map[string]any{
 		"output":     map[string]any{"message": map[string]any{"role": "assistant", "content": content}},
 		"stopReason": stop,
-		"usage":      newUsage(res.inputTokens, res.deltas),
+		"usage":      newUsage(conv, res.deltas),
 		"metrics":    metrics{time.Since(start).Milliseconds()},
 	}
 	if p.guardrailTrace != nil && conv.guardrail.trace {

@@ -1,7 +1,7 @@
 // Package emulator is a built-in, deterministic emulator of Amazon Bedrock:
-// the Runtime's Converse, ConverseStream, InvokeModel and
-// InvokeModelWithResponseStream, and the control plane's
-// ListFoundationModels.
+// the Runtime's Converse, ConverseStream, InvokeModel,
+// InvokeModelWithResponseStream and CountTokens, and the control plane's
+// ListFoundationModels and ListInferenceProfiles.
 //
 // It exists so that nobody needs an AWS account to run, test or demo
 // streamgate: local mode points the real aws-sdk-go-v2 clients at it
@@ -39,6 +39,17 @@
 //     TEXT_IMAGE body and EmbeddingModelID a Titan Text Embeddings v2 body
 //     (InvokeModel only). Bodies are checked as Bedrock checks them, with
 //     its "Malformed input request: #/..." wording.
+//   - Both shapes: thinking blocks sent back are checked as Claude checks
+//     them (thinking.go: signatures, only in assistant messages and first
+//     there, and a tool loop with thinking on keeps its thinking), and
+//     prompt caching (cachePoint blocks, cache_control) reports cache
+//     reads of a repeated prefix and writes of a new one as Bedrock does
+//     (cache.go). Converse document blocks are validated (format, name,
+//     bytes, a PDF's header).
+//   - CountTokens (POST /model/{modelId}/count-tokens): a converse or an
+//     invokeModel input → {"inputTokens"}, for foundation model ids only.
+//   - ListInferenceProfiles (GET /inference-profiles): a system-defined
+//     profile ("us.emulator.fast-v1") for every chat model.
 //   - ListFoundationModels (GET /foundation-models): the whole catalogue,
 //     filtered by byProvider, byOutputModality, byInferenceType and
 //     byCustomizationType.
@@ -84,6 +95,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -189,6 +201,7 @@ type Emulator struct {
 	log       *slog.Logger
 
 	mu       sync.Mutex
+	cache    map[[sha256.Size]byte]time.Time // prompt cache: prefix hash → expiry
 	records  []*Record
 	inflight int
 	idle     chan struct{} // closed while inflight == 0
@@ -328,6 +341,8 @@ const (
 	opInvokeModel                   = "InvokeModel"
 	opInvokeModelWithResponseStream = "InvokeModelWithResponseStream"
 	opListFoundationModels          = "ListFoundationModels"
+	opListInferenceProfiles         = "ListInferenceProfiles"
+	opCountTokens                   = "CountTokens"
 )
 
 // Outcomes.
@@ -409,8 +424,11 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // decoded exactly once and never path-cleaned or redirected.
 func parseRoute(method string, u *url.URL) (op, modelID string, ok bool) {
 	path := u.EscapedPath()
-	if path == "/foundation-models" {
+	switch path {
+	case "/foundation-models":
 		return opListFoundationModels, "", method == http.MethodGet
+	case "/inference-profiles":
+		return opListInferenceProfiles, "", method == http.MethodGet
 	}
 	if method != http.MethodPost {
 		return "", "", false
@@ -428,6 +446,8 @@ func parseRoute(method string, u *url.URL) (op, modelID string, ok bool) {
 		op = opInvokeModel
 	case "invoke-with-response-stream":
 		op = opInvokeModelWithResponseStream
+	case "count-tokens":
+		op = opCountTokens
 	default:
 		return "", "", false
 	}
@@ -460,12 +480,21 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, rec *Record, op
 	if r.Header.Get("Authorization") == "" {
 		return fail(http.StatusForbidden, "AccessDeniedException", "Missing Authentication Token: the request must be signed with AWS credentials (any static keys will do for the emulator).")
 	}
-	if op == opListFoundationModels {
+	switch op {
+	case opListFoundationModels:
 		return listFoundationModels(w, r)
+	case opListInferenceProfiles:
+		return listInferenceProfiles(w, r)
 	}
 	m := lookupModel(modelID)
 	if m == nil {
 		return fail(http.StatusBadRequest, "ValidationException", "The provided model identifier is invalid.")
+	}
+	if op == opCountTokens {
+		if !m.chat() {
+			return fail(http.StatusBadRequest, "ValidationException", "The provided model doesn't support counting tokens.")
+		}
+		return countTokens(w, m, modelID, body)
 	}
 	switch op {
 	case opConverse, opConverseStream:
@@ -479,6 +508,7 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, rec *Record, op
 		if m.kind == kindThrottle {
 			return throttled(w)
 		}
+		e.applyCache(conv, converseCachePoints(m.id, body))
 		p := e.plan(m.kind, conv)
 		if op == opConverse {
 			return e.converse(ctx, w, rec, &p, conv, start)

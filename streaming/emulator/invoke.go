@@ -43,6 +43,7 @@ func (e *Emulator) invoke(ctx context.Context, w http.ResponseWriter, rec *Recor
 	if m.kind == kindThrottle {
 		return throttled(w)
 	}
+	e.applyCache(conv, conv.cachePoints)
 	p := e.plan(m.kind, conv)
 	if stream {
 		return e.streamAnthropic(ctx, w, rec, m, &p, conv, body, start)

@@ -1,10 +1,6 @@
 package emulator
 
-import (
-	"crypto/sha256"
-	"encoding/base64"
-	"hash/fnv"
-)
+import "hash/fnv"
 
 // Bounds of reasoning-v1's reasoning, in words (deltas).
 const (
@@ -40,6 +36,5 @@ func reasoningFor(prompt string) ([]string, string) {
 	for _, d := range deltas {
 		text += d
 	}
-	sum := sha256.Sum256([]byte("emulator reasoning signature\x00" + text))
-	return deltas, base64.StdEncoding.EncodeToString(sum[:])
+	return deltas, signatureOf(text)
 }

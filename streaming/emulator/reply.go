@@ -20,6 +20,10 @@ type conversation struct {
 	toolResults   []toolResult // the toolResult blocks of the last user message
 	noReasoning   bool         // thinking explicitly disabled
 	guardrail     *guardrail   // the request's guardrail (Converse and ConverseStream); nil = none
+	// cacheRead and cacheWrite are the prompt's tokens read from the cache
+	// and written to it (not counted in inputTokens).
+	cacheRead, cacheWrite int
+	cachePoints           []cachePointMark // an Anthropic body's, applied once the request is known to run
 }
 
 // blockType is the kind of one content block of an answer.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -31,11 +32,33 @@ type converseRequest struct {
 }
 
 type contentBlock struct {
-	Text       *string          `json:"text"`
-	Image      *imageBlockJSON  `json:"image"`
-	ToolUse    *toolUseJSON     `json:"toolUse"`
-	ToolResult *toolResultJSON  `json:"toolResult"`
-	Document   *json.RawMessage `json:"document"`
+	Text             *string               `json:"text"`
+	Image            *imageBlockJSON       `json:"image"`
+	ToolUse          *toolUseJSON          `json:"toolUse"`
+	ToolResult       *toolResultJSON       `json:"toolResult"`
+	Document         *documentBlockJSON    `json:"document"`
+	ReasoningContent *reasoningContentJSON `json:"reasoningContent"`
+	CachePoint       *struct {
+		Type string `json:"type"`
+		TTL  string `json:"ttl"`
+	} `json:"cachePoint"`
+}
+
+type reasoningContentJSON struct {
+	ReasoningText *struct {
+		Text      string `json:"text"`
+		Signature string `json:"signature"`
+	} `json:"reasoningText"`
+	RedactedContent *string `json:"redactedContent"`
+}
+
+type documentBlockJSON struct {
+	Format string `json:"format"`
+	Name   string `json:"name"`
+	Source *struct {
+		Bytes *string `json:"bytes"`
+		Text  *string `json:"text"`
+	} `json:"source"`
 }
 
 type imageBlockJSON struct {
@@ -58,7 +81,7 @@ type toolResultJSON struct {
 		Text     *string          `json:"text"`
 		JSON     json.RawMessage  `json:"json"`
 		Image    *imageBlockJSON  `json:"image"`
-		Document *json.RawMessage `json:"document"`
+		Document *documentBlockJSON `json:"document"`
 	} `json:"content"`
 	Status string `json:"status"`
 }
@@ -190,6 +213,23 @@ func parseConverse(body []byte, m *model) (*conversation, error) {
 				}
 			}
 		}
+	}
+	roles := make([]string, len(req.Messages))
+	blocks := make([][]msgBlock, len(req.Messages))
+	for i := range req.Messages {
+		roles[i] = req.Messages[i].Role
+		for j := range req.Messages[i].Content {
+			c := &req.Messages[i].Content[j]
+			if d := c.Document; d != nil {
+				if err := checkConverseDocument(d, fmt.Sprintf("messages.%d.member.content.%d.member.document", i+1, j+1)); err != nil {
+					return nil, err
+				}
+			}
+			blocks[i] = append(blocks[i], kindOfConverse(c))
+		}
+	}
+	if err := checkThinkingBlocks(roles, blocks, thinkingEnabled(thinkingType(req.AdditionalModelRequestFields))); err != nil {
+		return nil, modelErr(err)
 	}
 	if m.kind == kindReasoning {
 		if err := checkThinking(req.AdditionalModelRequestFields, conv, req.InferenceConfig != nil && req.InferenceConfig.Temperature != nil && *req.InferenceConfig.Temperature != 1, true); err != nil {
@@ -437,9 +477,11 @@ func checkThinking(raw json.RawMessage, conv *conversation, temperatureNotOne, c
 	case "disabled":
 		conv.noReasoning = true
 		return nil
+	case "adaptive":
+		return nil
 	case "enabled":
 	default:
-		return wrap(invalidf("thinking: Input tag '%s' found using 'type' does not match any of the expected tags: 'disabled', 'enabled'", capEcho(t.Type)))
+		return wrap(invalidf("thinking: Input tag '%s' found using 'type' does not match any of the expected tags: 'adaptive', 'disabled', 'enabled'", capEcho(t.Type)))
 	}
 	if t.BudgetTokens == nil {
 		return wrap(invalidf("thinking.enabled.budget_tokens: Field required"))
@@ -452,6 +494,53 @@ func checkThinking(raw json.RawMessage, conv *conversation, temperatureNotOne, c
 	}
 	if temperatureNotOne {
 		return wrap(invalidf("`temperature` may only be set to 1 when thinking is enabled."))
+	}
+	return nil
+}
+
+// thinkingType is the type of {"thinking": {...}} in raw (Converse's
+// additionalModelRequestFields, or an object holding an Anthropic body's
+// thinking), or "".
+func thinkingType(raw json.RawMessage) string {
+	var fields struct {
+		Thinking *struct {
+			Type string `json:"type"`
+		} `json:"thinking"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &fields) != nil || fields.Thinking == nil {
+		return ""
+	}
+	return fields.Thinking.Type
+}
+
+// documentFormats are Converse's document formats.
+var documentFormats = []string{"pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"}
+
+// documentName is Bedrock's rule for a document's name.
+var documentName = regexp.MustCompile(`^[a-zA-Z0-9\-()\[\] ]{1,200}$`)
+
+// checkConverseDocument validates a document block as Bedrock does: the
+// format enum, a name of letters, digits, spaces, hyphens, parentheses and
+// brackets (no two spaces in a row), and bytes that are there, and for a
+// PDF start as one.
+func checkConverseDocument(d *documentBlockJSON, smithyPath string) error {
+	if !slices.Contains(documentFormats, d.Format) {
+		return invalidf("1 validation error detected: Value at '%s.format' failed to satisfy constraint: Member must satisfy enum value set: [%s]", smithyPath, strings.Join(documentFormats, ", "))
+	}
+	if !documentName.MatchString(d.Name) || strings.Contains(d.Name, "  ") {
+		return invalidf("The document name can only contain alphanumeric characters, whitespace characters, hyphens, parentheses, and square brackets. The name can't contain more than one consecutive whitespace character.")
+	}
+	if d.Source == nil || d.Source.Bytes == nil && d.Source.Text == nil {
+		return invalidf("1 validation error detected: Value null at '%s.source' failed to satisfy constraint: Member must not be null", smithyPath)
+	}
+	if d.Source.Bytes != nil {
+		data, err := base64.StdEncoding.DecodeString(*d.Source.Bytes)
+		if err != nil || len(data) == 0 {
+			return invalidf("1 validation error detected: Value at '%s.source.bytes' failed to satisfy constraint: Member must have length greater than or equal to 1", smithyPath)
+		}
+		if d.Format == "pdf" && !bytes.HasPrefix(data, []byte("%PDF-")) {
+			return modelErr(invalidf("The PDF specified was not valid."))
+		}
 	}
 	return nil
 }

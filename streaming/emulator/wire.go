@@ -24,16 +24,22 @@ func writeError(w http.ResponseWriter, status int, errorType, message string) {
 }
 
 type usage struct {
-	InputTokens  int `json:"inputTokens"`
-	OutputTokens int `json:"outputTokens"`
-	TotalTokens  int `json:"totalTokens"`
+	InputTokens           int `json:"inputTokens"`
+	OutputTokens          int `json:"outputTokens"`
+	TotalTokens           int `json:"totalTokens"`
+	CacheReadInputTokens  int `json:"cacheReadInputTokens,omitempty"`
+	CacheWriteInputTokens int `json:"cacheWriteInputTokens,omitempty"`
 }
 
 type metrics struct {
 	LatencyMs int64 `json:"latencyMs"`
 }
 
-func newUsage(in, out int) usage { return usage{in, out, in + out} }
+// newUsage is Bedrock's usage of an answer: the prompt's uncached tokens,
+// the output, and the cached ones apart; the total counts them all.
+func newUsage(conv *conversation, out int) usage {
+	return usage{conv.inputTokens, out, conv.inputTokens + out + conv.cacheRead + conv.cacheWrite, conv.cacheRead, conv.cacheWrite}
+}
 
 // frameWriter writes event stream frames and flushes each one at once, so
 // the client sees every delta as it is generated.
