@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/streamgate/streamgate/streaming"
+	"github.com/streamgate/streamgate/streaming/anthropic"
 	"github.com/streamgate/streamgate/streaming/native"
 	"github.com/streamgate/streamgate/streaming/openai"
 	"github.com/streamgate/streamgate/streaming/original"
@@ -17,6 +18,7 @@ func Dialects() []streaming.Dialect {
 		native.Register,
 		openai.Register,
 		original.Register,
+		anthropic.Register,
 	}
 }
 
