@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -300,9 +301,9 @@ func systemText(raw json.RawMessage) ([]string, *cacheControl, *streaming.Error)
 	if json.Unmarshal(raw, &s) == nil {
 		return []string{s}, nil, nil
 	}
-	var blocks []contentBlock
-	if err := json.Unmarshal(raw, &blocks); err != nil {
-		return nil, nil, streaming.InvalidParam("system", "system: Input should be a valid string or a list of text blocks")
+	blocks, e := decodeBlocks(raw, "system")
+	if e != nil {
+		return nil, nil, e
 	}
 	var out []string
 	var cc *cacheControl
@@ -373,8 +374,11 @@ func contentBlocks(raw json.RawMessage, where string, role types.ConversationRol
 		}
 		return []types.ContentBlock{&types.ContentBlockMemberText{Value: s}}, nil
 	}
-	var blocks []contentBlock
-	if err := json.Unmarshal(raw, &blocks); err != nil || len(blocks) == 0 {
+	blocks, e := decodeBlocks(raw, where+".content")
+	if e != nil {
+		return nil, e
+	}
+	if len(blocks) == 0 {
 		return nil, streaming.InvalidParam(where+".content", "%s.content: Input should be a non-empty string or a non-empty list of content blocks", where)
 	}
 	var out []types.ContentBlock
@@ -394,6 +398,27 @@ func contentBlocks(raw json.RawMessage, where string, role types.ConversationRol
 		}
 	}
 	return out, nil
+}
+
+// decodeBlocks reads a list of content blocks one by one, so that a
+// wrongly typed field is named with its place ("messages.0.content.1.text").
+func decodeBlocks(raw json.RawMessage, at string) ([]contentBlock, *streaming.Error) {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(raw, &raws); err != nil {
+		return nil, streaming.InvalidParam(at, "%s: Input should be a valid string or a list of content blocks", at)
+	}
+	blocks := make([]contentBlock, len(raws))
+	for j, rb := range raws {
+		if err := json.Unmarshal(rb, &blocks[j]); err != nil {
+			where := fmt.Sprintf("%s.%d", at, j)
+			var typ *json.UnmarshalTypeError
+			if errors.As(err, &typ) && typ.Field != "" {
+				return nil, streaming.InvalidParam(where+"."+typ.Field, "%s.%s: Input has the wrong type (a JSON %s)", where, streaming.Truncate(typ.Field, 60), streaming.Truncate(typ.Value, 20))
+			}
+			return nil, streaming.InvalidParam(where, "%s: Input should be a content block object", where)
+		}
+	}
+	return blocks, nil
 }
 
 // bedrockBlock maps one content block to Bedrock's.
@@ -573,9 +598,9 @@ func toolResultBlock(b *contentBlock, at string, rec *streaming.RequestLog) (typ
 			result.Content = append(result.Content, &types.ToolResultContentBlockMemberText{Value: s})
 		}
 	default:
-		var parts []contentBlock
-		if err := json.Unmarshal(raw, &parts); err != nil {
-			return nil, streaming.InvalidParam(at+".content", "%s.content: Input should be a valid string or a list of content blocks", at)
+		parts, e := decodeBlocks(raw, at+".content")
+		if e != nil {
+			return nil, e
 		}
 		for k := range parts {
 			p := &parts[k]
