@@ -7,6 +7,7 @@ import (
 
 	"github.com/streamgate/streamgate/streaming"
 	"github.com/streamgate/streamgate/streaming/anthropic"
+	"github.com/streamgate/streamgate/streaming/bedrockapi"
 	"github.com/streamgate/streamgate/streaming/native"
 	"github.com/streamgate/streamgate/streaming/openai"
 	"github.com/streamgate/streamgate/streaming/original"
@@ -19,6 +20,7 @@ func Dialects() []streaming.Dialect {
 		openai.Register,
 		original.Register,
 		anthropic.Register,
+		bedrockapi.Register,
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 
 	"github.com/streamgate/streamgate/streaming"
@@ -50,6 +51,16 @@ func BedrockClient(endpoint string) *bedrockruntime.Client {
 	}, streaming.ConfigureClient)
 }
 
+// ControlClient is the real Bedrock control-plane client pointed at
+// endpoint with static test keys.
+func ControlClient(endpoint string) *bedrock.Client {
+	return bedrock.New(bedrock.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "SECRETTEST", ""),
+	})
+}
+
 // Gateway is a gateway served on loopback.
 type Gateway struct {
 	Emu     *emulator.Emulator // nil when the upstream is not the emulator
@@ -77,6 +88,9 @@ func To(t testing.TB, endpoint string, up streaming.Upstreams, cfg streaming.Con
 	t.Helper()
 	logs := &streamtest.Buffer{}
 	up.Bedrock = BedrockClient(endpoint)
+	if up.Control == nil {
+		up.Control = ControlClient(endpoint)
+	}
 	h := streaming.New(cfg, up, slog.New(slog.NewJSONHandler(logs, nil)), dialects...)
 	var served http.Handler = h
 	if wrap != nil {
