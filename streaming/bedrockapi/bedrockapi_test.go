@@ -118,32 +118,7 @@ func fixedUpstream(t *testing.T, frames [][]byte, tail []byte, hang time.Duratio
 	return srv
 }
 
-func chunkFrame(t *testing.T, inner string) []byte {
-	t.Helper()
-	payload, _ := json.Marshal(map[string][]byte{"bytes": []byte(inner)})
-	var msg awseventstream.Message
-	msg.Headers.Set(":message-type", awseventstream.StringValue("event"))
-	msg.Headers.Set(":event-type", awseventstream.StringValue("chunk"))
-	msg.Headers.Set(":content-type", awseventstream.StringValue("application/json"))
-	msg.Payload = payload
-	var b bytes.Buffer
-	if err := awseventstream.NewEncoder().Encode(&b, msg); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-func anthropicFrames(t *testing.T) [][]byte {
-	return [][]byte{
-		chunkFrame(t, `{"type":"message_start","message":{"id":"msg_1","usage":{"input_tokens":3,"output_tokens":0}}}`),
-		chunkFrame(t, `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`),
-		chunkFrame(t, `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello \"quoted\"\n"}}`),
-		chunkFrame(t, `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"über"}}`),
-		chunkFrame(t, `{"type":"content_block_stop","index":0}`),
-		chunkFrame(t, `{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":2}}`),
-		chunkFrame(t, `{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":3,"outputTokenCount":2}}`),
-	}
-}
+func anthropicFrames(t *testing.T) [][]byte { return streamtest.AnthropicChunks(t) }
 
 func postStream(t *testing.T, ctx context.Context, url, model string) streamtest.Result {
 	t.Helper()
