@@ -133,15 +133,21 @@ func parseAnthropic(body []byte, m *model) (*conversation, error) {
 	rawBlocks := make([][]json.RawMessage, len(req.Messages))
 	roles := make([]string, len(req.Messages))
 	kinds := make([][]msgBlock, len(req.Messages))
+	// System messages (text the newer Claude models take among the turns,
+	// as Claude Code sends them) stand apart from the alternation.
+	prevRole := ""
 	for i, msg := range req.Messages {
-		if msg.Role != "user" && msg.Role != "assistant" {
-			return nil, invalidf("messages.%d.role: Input should be 'user' or 'assistant'", i)
+		if msg.Role != "user" && msg.Role != "assistant" && msg.Role != "system" {
+			return nil, invalidf("messages.%d.role: Input should be 'user', 'assistant' or 'system'", i)
 		}
-		if i == 0 && msg.Role != "user" {
+		if prevRole == "" && msg.Role == "assistant" {
 			return nil, invalidf(`messages: first message must use the "user" role`)
 		}
-		if i > 0 && msg.Role == req.Messages[i-1].Role {
-			return nil, invalidf(`messages: roles must alternate between "user" and "assistant", but found multiple %q roles in a row`, msg.Role)
+		if msg.Role != "system" {
+			if msg.Role == prevRole {
+				return nil, invalidf(`messages: roles must alternate between "user" and "assistant", but found multiple %q roles in a row`, msg.Role)
+			}
+			prevRole = msg.Role
 		}
 		blocks, err := anthropicBlocks(msg.Content)
 		if err != nil {
@@ -191,8 +197,11 @@ func parseAnthropic(body []byte, m *model) (*conversation, error) {
 			}
 		}
 	}
+	if prevRole == "" {
+		return nil, invalidf("messages: at least one user message is required")
+	}
 	thinking, _ := json.Marshal(map[string]json.RawMessage{"thinking": req.Thinking})
-	if err := checkThinkingBlocks(roles, kinds, len(req.Thinking) > 0 && thinkingEnabled(thinkingType(thinking))); err != nil {
+	if err := checkThinkingBlocks(roles, kinds, m.kind == kindReasoning && len(req.Thinking) > 0 && thinkingEnabled(thinkingType(thinking))); err != nil {
 		return nil, err
 	}
 	if m.kind == kindReasoning && len(req.Thinking) > 0 {

@@ -78,9 +78,9 @@ type toolUseJSON struct {
 type toolResultJSON struct {
 	ToolUseID string `json:"toolUseId"`
 	Content   []struct {
-		Text     *string          `json:"text"`
-		JSON     json.RawMessage  `json:"json"`
-		Image    *imageBlockJSON  `json:"image"`
+		Text     *string            `json:"text"`
+		JSON     json.RawMessage    `json:"json"`
+		Image    *imageBlockJSON    `json:"image"`
 		Document *documentBlockJSON `json:"document"`
 	} `json:"content"`
 	Status string `json:"status"`
@@ -228,7 +228,10 @@ func parseConverse(body []byte, m *model) (*conversation, error) {
 			blocks[i] = append(blocks[i], kindOfConverse(c))
 		}
 	}
-	if err := checkThinkingBlocks(roles, blocks, thinkingEnabled(thinkingType(req.AdditionalModelRequestFields))); err != nil {
+	// Only a model that thinks asks for its thinking back (tools-v1 calls
+	// tools without thinking, whatever the request enables).
+	thinks := m.kind == kindReasoning && thinkingEnabled(thinkingType(req.AdditionalModelRequestFields))
+	if err := checkThinkingBlocks(roles, blocks, thinks); err != nil {
 		return nil, modelErr(err)
 	}
 	if m.kind == kindReasoning {
