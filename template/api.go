@@ -60,6 +60,17 @@ func routes() []route {
 		{path: "/v1/chat/completions/{id}/cancel", method: "POST"},
 		{path: "/v1/embeddings", method: "POST", long: true},
 		{path: "/v1/images/generations", method: "POST", long: true},
+		// Anthropic's Messages API, for Claude Code and the Anthropic SDKs.
+		{path: "/v1/messages", method: "POST", long: true},
+		{path: "/v1/messages/count_tokens", method: "POST", long: true},
+		// Bedrock's own protocol passed through, for Claude Code's Bedrock
+		// mode. The event stream is a binary body: STREAM mode relays it
+		// as it is, with no binary media types (AWS's API Gateway guide:
+		// response streaming receives "a binary payload without configuring
+		// the binary media types").
+		{path: "/model/{modelId}/invoke", method: "POST", long: true},
+		{path: "/model/{modelId}/invoke-with-response-stream", method: "POST", long: true},
+		{path: "/inference-profiles", method: "GET"},
 	}
 	var out []route
 	for _, r := range api {
@@ -91,13 +102,15 @@ func methodID(r route) string {
 	return name + strings.ToUpper(r.method[:1]) + strings.ToLower(r.method[1:]) + "Method"
 }
 
-// pathName turns /v1/chat/completions/{id}/cancel into V1ChatCompletionsIdCancel.
+// pathName turns /v1/chat/completions/{id}/cancel into V1ChatCompletionsIdCancel
+// (and /v1/messages/count_tokens into V1MessagesCountTokens: logical ids
+// are letters and digits).
 func pathName(path string) string {
 	var b strings.Builder
 	upper := true
 	for _, c := range path {
 		switch {
-		case c == '/' || c == '-' || c == '{' || c == '}':
+		case c == '/' || c == '-' || c == '_' || c == '{' || c == '}':
 			upper = true
 		case upper:
 			b.WriteRune(unicode.ToUpper(c))

@@ -36,6 +36,11 @@ var wantRoutes = []struct {
 	{"POST /v1/chat/completions/{id}/cancel", false, false},
 	{"POST /v1/embeddings", true, false},
 	{"POST /v1/images/generations", true, false},
+	{"POST /v1/messages", true, false},
+	{"POST /v1/messages/count_tokens", true, false},
+	{"POST /model/{modelId}/invoke", true, false},
+	{"POST /model/{modelId}/invoke-with-response-stream", true, false},
+	{"GET /inference-profiles", false, false},
 }
 
 func wantRoute(route string) (long, open, ok bool) {

@@ -132,6 +132,7 @@ func writeLogs(group string) iam.Role_Policy {
 const (
 	actionInvoke       = "bedrock:InvokeModel"
 	actionInvokeStream = "bedrock:InvokeModelWithResponseStream"
+	actionCountTokens  = "bedrock:CountTokens"
 )
 
 // routeGrants are the function's permissions, one group of statements for
@@ -167,10 +168,22 @@ func routeGrants(o options) []any {
 			out = append(out, s)
 		}
 	}
-	// POST /stream, POST /v1/chat/completions with stream, POST /generate?stream=1: ConverseStream.
+	// POST /stream, POST /v1/chat/completions and /v1/messages with
+	// stream, POST /generate?stream=1: ConverseStream; POST
+	// /model/{id}/invoke-with-response-stream:
+	// InvokeModelWithResponseStream.
 	add(models("StreamingRoutes", []string{actionInvokeStream}, o.AllowedModels...))
-	// POST /v1/chat/completions without stream, POST /generate: Converse.
+	// POST /v1/chat/completions and /v1/messages without stream, POST
+	// /generate: Converse; POST /model/{id}/invoke: InvokeModel.
 	add(models("ConverseRoutes", []string{actionInvoke}, o.AllowedModels...))
+	// POST /v1/messages/count_tokens: CountTokens, which AWS's service
+	// authorization reference grants on foundation models only; the
+	// gateway calls it in its own Region with the model behind a profile.
+	if fms := countTokensModels(o.AllowedModels); len(fms) > 0 {
+		out = append(out, map[string]any{
+			"Sid": "CountTokensRoute", "Effect": "Allow", "Action": []string{actionCountTokens}, "Resource": arnValues(fms),
+		})
+	}
 	// POST /v1/embeddings: InvokeModel on the embedding model.
 	add(models("EmbeddingsRoute", []string{actionInvoke}, o.EmbeddingModel))
 	// GET|POST /generate-image, POST /v1/images/generations: InvokeModel
@@ -187,6 +200,11 @@ func routeGrants(o options) []any {
 	// GET /models: ListFoundationModels has no resource-level permissions.
 	out = append(out, map[string]any{
 		"Sid": "ModelsRoute", "Effect": "Allow", "Action": []string{"bedrock:ListFoundationModels"}, "Resource": "*",
+	})
+	// GET /inference-profiles (Claude Code's Bedrock mode): neither has
+	// ListInferenceProfiles.
+	out = append(out, map[string]any{
+		"Sid": "ProfilesRoute", "Effect": "Allow", "Action": []string{"bedrock:ListInferenceProfiles"}, "Resource": "*",
 	})
 	// Every route that calls a model reads its key's budget (the counter
 	// and the key's own budget) and adds its tokens when it ends.

@@ -89,10 +89,10 @@ func TestIAMLeastPrivilege(t *testing.T) {
 			}
 			for _, r := range s.resources(t) {
 				// ListFoundationModels has no resource-level permissions.
-				if r == "*" && !slices.Equal(actions, []string{"bedrock:ListFoundationModels"}) {
+				if r == "*" && !slices.Equal(actions, []string{"bedrock:ListFoundationModels"}) && !slices.Equal(actions, []string{"bedrock:ListInferenceProfiles"}) {
 					t.Errorf("%s: Resource * for %v", where, actions)
 				}
-				if strings.HasPrefix(actions[0], "bedrock:Invoke") && !allowedBedrockResource.MatchString(r) {
+				if (strings.HasPrefix(actions[0], "bedrock:Invoke") || actions[0] == actionCountTokens) && !allowedBedrockResource.MatchString(r) {
 					t.Errorf("%s: Bedrock resource %q is not one model's ARN", where, r)
 				}
 			}
@@ -160,8 +160,13 @@ func TestIAMPerRoute(t *testing.T) {
 		// GET|POST /generate-image, POST /v1/images/generations
 		{actionInvoke, canvas, condImages},
 		{"s3:PutObject", "${ImagesBucket.Arn}/images/*", condImages}, {"s3:GetObject", "${ImagesBucket.Arn}/images/*", condImages},
+		// POST /v1/messages/count_tokens: the foundation models, in this Region
+		{actionCountTokens, "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/anthropic.claude-sonnet-4-20250514-v1:0", ""},
+		{actionCountTokens, haiku, ""},
 		// GET /models
 		{"bedrock:ListFoundationModels", "*", ""},
+		// GET /inference-profiles
+		{"bedrock:ListInferenceProfiles", "*", ""},
 		// DELETE /stream/{requestId}, POST /v1/chat/completions/{id}/cancel, and every stream's poll
 		{"dynamodb:PutItem", "GetAtt:CancelTable.Arn", ""}, {"dynamodb:GetItem", "GetAtt:CancelTable.Arn", ""},
 		// every route that calls a model: its key's budget and counter
@@ -177,7 +182,7 @@ func TestIAMPerRoute(t *testing.T) {
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(grant{})); diff != "" {
 		t.Errorf("the function's grants (-want +got):\n%s", diff)
 	}
-	for _, sid := range []string{"StreamingRoutes", "ConverseRoutes", "EmbeddingsRoute", "ImageRoutes", "ImageRoutesBucket", "ModelsRoute", "CancelStore", "TokenBudgets", "Guardrail"} {
+	for _, sid := range []string{"StreamingRoutes", "ConverseRoutes", "CountTokensRoute", "EmbeddingsRoute", "ImageRoutes", "ImageRoutesBucket", "ModelsRoute", "ProfilesRoute", "CancelStore", "TokenBudgets", "Guardrail"} {
 		if !sids[sid] {
 			t.Errorf("no statement %s", sid)
 		}

@@ -183,3 +183,31 @@ func uniqueARNs(models []model, pick func(model) []arnSpec) []arnSpec {
 	}
 	return out
 }
+
+// countTokensModels are the foundation models CountTokens is called with
+// for the models: a foundation model itself, the base model of a
+// system-defined inference profile in the stack's Region (or in the
+// profile ARN's), none for an application inference profile, whose model
+// the template cannot know.
+func countTokensModels(models []model) []arnSpec {
+	return uniqueARNs(models, func(m model) []arnSpec {
+		if !strings.HasPrefix(m.ID, "arn:") {
+			base := m.ID
+			if _, b, ok := splitGeo(m.ID); ok {
+				base = b
+			}
+			return []arnSpec{{ARN: "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/" + base, Sub: true}}
+		}
+		p := modelARNPattern.FindStringSubmatch(m.ID)
+		partition, region, resourceType, resourceID := p[1], p[2], p[4], p[5]
+		switch resourceType {
+		case "foundation-model":
+			return []arnSpec{{ARN: m.ID}}
+		case "inference-profile":
+			if _, base, ok := splitGeo(resourceID); ok {
+				return []arnSpec{{ARN: "arn:" + partition + ":bedrock:" + region + "::foundation-model/" + base}}
+			}
+		}
+		return nil
+	})
+}
