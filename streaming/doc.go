@@ -2,7 +2,8 @@
 // applies the operator's policy to every request, calls Bedrock, and
 // relays each event of the answer to the client the moment it arrives.
 // It knows no client protocol. The protocols (dialects) are the packages
-// beside it — native (/stream), openai, original — each of which reads its
+// beside it — native (/stream), openai, original, anthropic (Messages),
+// bedrockapi (Bedrock's own, passed through) — each of which reads its
 // requests into a Call and encodes the core's event sequence in its wire
 // format; streaming/gateway assembles them. The map is in
 // streaming/README.md.
