@@ -11,7 +11,8 @@
 // What every dialect shares lives here: the policy (Config, NewCall: the
 // model allowlist, token cap, system prompt; the body limits and API keys
 // of Handler), the Bedrock calls (Relay for ConverseStream, Converse,
-// InvokeJSON, the image models), the one relay loop with its timers
+// InvokeJSON, the image models, CountTokens, and Invoke and InvokeStream,
+// the byte-for-byte relay of InvokeModel's own protocol), the one relay loop with its timers
 // (heartbeat, upstream idle, invocation deadline, shutdown), the cancel
 // registry and its shared store (Cancel), errors (Error, and each
 // dialect's ErrorShape), and the one log line per request with its
