@@ -107,7 +107,9 @@ func TestAnthropicTypeScriptSDK(t *testing.T) {
 		}
 		Whole struct {
 			Text, Stop string
-			Usage      struct{ OutputTokens int `json:"output_tokens"` }
+			Usage      struct {
+				OutputTokens int `json:"output_tokens"`
+			}
 		}
 		Tool struct {
 			Name, Stop, Answer string
@@ -152,7 +154,9 @@ func TestAnthropicTypeScriptSDK(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-func samePtr[T comparable](a, b *T) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
+func samePtr[T comparable](a, b *T) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
 
 func deref[T any](p *T) any {
 	if p == nil {
