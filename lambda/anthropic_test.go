@@ -225,10 +225,10 @@ func TestAnthropicStopAcrossInstances(t *testing.T) {
 	}
 }
 
-// TestBedrockPassThroughPaths: Bedrock's own protocol through both doors,
-// local mode and API Gateway's streaming front (a binary body, NUL bytes
-// and all, in STREAM mode with no binary media types): the client reads
-// exactly the bytes Bedrock sent, frame by frame.
+// TestBedrockPassThroughPaths: Bedrock's own protocol through API
+// Gateway's streaming front and the Lambda runtime's prelude (a binary
+// body, NUL bytes and all, in STREAM mode with no binary media types): the
+// client reads exactly the bytes Bedrock sent, frame by frame.
 func TestBedrockPassThroughPaths(t *testing.T) {
 	t.Parallel()
 	frames := streamtest.AnthropicChunks(t)
@@ -243,9 +243,11 @@ func TestBedrockPassThroughPaths(t *testing.T) {
 	}))
 	t.Cleanup(up.Close)
 	body := `{"anthropic_version":"bedrock-2023-05-31","max_tokens":200,"messages":[{"role":"user","content":"hi"}]}`
-	for _, tg := range bothTargets(t, emulator.Options{}, "API_KEYS="+testAPIKey, "BEDROCK_ENDPOINT="+up.URL) {
+	// Local mode serves the same handler over plain HTTP, which
+	// streaming/bedrockapi's TestFramesByteForByte checks byte for byte.
+	lp := startLambdaPath(t, emulator.Options{}, localgw.Config{}, "API_KEYS="+testAPIKey, "BEDROCK_ENDPOINT="+up.URL)
+	for _, tg := range []target{{name: "lambda", url: lp.url}} {
 		t.Run(tg.name, func(t *testing.T) {
-			t.Parallel()
 			req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, tg.url+"/model/emulator.fast-v1/invoke-with-response-stream", strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer "+testAPIKey)
