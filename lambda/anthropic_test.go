@@ -159,7 +159,7 @@ func TestAnthropicClient(t *testing.T) {
 						_, err := c.Messages.New(t.Context(), sdk.MessageNewParams{Model: "claude-sonnet-4-5-20250929", MaxTokens: 10})
 						return err
 					}},
-					{"permission_error", 403, func() error {
+					{"not_found_error", 404, func() error {
 						_, err := c.Messages.New(t.Context(), claudeAsk("claude-opus-4-5", "hi"))
 						return err
 					}},

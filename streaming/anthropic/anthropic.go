@@ -50,6 +50,11 @@ func errorType(e *streaming.Error) (int, string) {
 		// Bedrock throttling or unavailable: Anthropic's "overloaded",
 		// which its clients retry after a wait.
 		return 529, "overloaded_error"
+	case e.Code == streaming.CodeModelNotAllowed:
+		// A model the gateway does not serve: Anthropic's answer to a
+		// model one cannot use, which Claude Code reads as "pick another
+		// model" (a 403 it takes for a bad key).
+		return http.StatusNotFound, "not_found_error"
 	case e.Status == http.StatusTooManyRequests:
 		return e.Status, "rate_limit_error"
 	case e.Status == http.StatusUnauthorized:

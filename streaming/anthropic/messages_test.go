@@ -298,7 +298,8 @@ func TestCountTokens(t *testing.T) {
 func TestTypedErrors(t *testing.T) {
 	t.Parallel()
 	cfg := gatewaytest.Config()
-	cfg.APIKeys = []string{"sk-test-key-0123456789"}
+	cfg.APIKeys = []string{"sk-test-key-0123456789", "sk-budget-key-0123456789"}
+	cfg.DailyTokenBudget = 20 // per key: the first answer spends it
 	cfg.AllowedModels = []string{"emulator.steady-v1", "emulator.throttle-v1", "emulator.midstream-error-v1"}
 	cfg.MaxBodyBytes = 4096
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, cfg)
@@ -319,7 +320,7 @@ func TestTypedErrors(t *testing.T) {
 			_, err := wrong.Messages.New(t.Context(), ask("emulator.steady-v1", "hi"))
 			return err
 		}},
-		{"model not allowed", "permission_error", 403, func() error {
+		{"model not allowed", "not_found_error", 404, func() error {
 			_, err := c.Messages.New(t.Context(), ask("claude-opus-4-1", "hi"))
 			return err
 		}},
@@ -329,6 +330,18 @@ func TestTypedErrors(t *testing.T) {
 		}},
 		{"too large", "request_too_large", 413, func() error {
 			_, err := c.Messages.New(t.Context(), ask("emulator.steady-v1", strings.Repeat("word ", 2000)))
+			return err
+		}},
+		{"over the key's daily budget", "rate_limit_error", 429, func() error {
+			spend := client(gw.url, option.WithAPIKey("sk-budget-key-0123456789"))
+			if _, err := spend.Messages.New(t.Context(), ask("emulator.steady-v1", "spend the budget")); err != nil {
+				return err
+			}
+			var resp *http.Response
+			_, err := spend.Messages.New(t.Context(), ask("emulator.steady-v1", "one more"), option.WithResponseInto(&resp))
+			if resp == nil || resp.Header.Get("Retry-After") == "" {
+				t.Errorf("no retry-after on the budget's 429")
+			}
 			return err
 		}},
 		{"throttled", "overloaded_error", 529, func() error {
