@@ -322,3 +322,24 @@ func TestInferenceProfiles(t *testing.T) {
 		t.Errorf("profiles %v", ids)
 	}
 }
+
+// TestModelARNInPath: a model named by its ARN, '/' escaped as %2F as the
+// AWS SDKs send it, is one path segment: allowed by its ARN, and passed
+// on to Bedrock as the ARN.
+func TestModelARNInPath(t *testing.T) {
+	t.Parallel()
+	const arn = "arn:aws:bedrock:us-east-1::foundation-model/emulator.fast-v1"
+	cfg := gatewaytest.Config()
+	cfg.AllowedModels = append(cfg.AllowedModels, arn)
+	g := gatewaytest.Start(t, emulator.Options{TokensPerSecond: 1000}, cfg, nil, Register)
+	out, err := runtimeClient(g.URL).InvokeModel(t.Context(), &bedrockruntime.InvokeModelInput{ModelId: aws.String(arn), Body: anthropicBody("by arn", 5), ContentType: aws.String("application/json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out.Body), `"stop_reason":"max_tokens"`) {
+		t.Errorf("answer %s", out.Body)
+	}
+	if r := gatewaytest.WaitIdle(t, g.Emu); r[0].ModelID != arn {
+		t.Errorf("Bedrock got model %q", r[0].ModelID)
+	}
+}
