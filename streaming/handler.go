@@ -423,7 +423,7 @@ func (h *Handler) allowOrigin(w http.ResponseWriter, r *http.Request, rec *Reque
 		rec.cors = "refused: origin " + strconv.Quote(Truncate(origin, 100)) + " is not in CORS_ALLOW_ORIGINS"
 		return
 	}
-	hdr.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, "+ModelHeader)
+	hdr.Set("Access-Control-Expose-Headers", "X-Request-Id, Request-Id, Retry-After, "+ModelHeader)
 }
 
 // sameOrigin reports whether origin is the request's own host (the page
@@ -433,8 +433,14 @@ func sameOrigin(origin string, r *http.Request) bool {
 	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
 }
 
-// corsAllowHeaders are the request headers a browser may always send.
-const corsAllowHeaders = "Content-Type, Accept, Authorization, X-Api-Key, X-Request-Id"
+// corsAllowHeaders are the request headers a browser may always send:
+// the gateway's own, and those the Anthropic and OpenAI SDKs send from a
+// page (anthropic-version and -beta, the direct-browser-access opt-in,
+// and the SDKs' X-Stainless-* client description).
+const corsAllowHeaders = "Content-Type, Accept, Authorization, X-Api-Key, X-Request-Id, " +
+	"Anthropic-Version, Anthropic-Beta, Anthropic-Dangerous-Direct-Browser-Access, " +
+	"X-Stainless-Arch, X-Stainless-Lang, X-Stainless-Os, X-Stainless-Package-Version, X-Stainless-Retry-Count, " +
+	"X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Timeout, X-Stainless-Helper-Method"
 
 func (h *Handler) preflight(w http.ResponseWriter, r *http.Request, methods string) {
 	logOf(r)

@@ -174,3 +174,27 @@ func TestSlowAndHugeBodies(t *testing.T) {
 		t.Errorf("%d calls reached Bedrock", len(records))
 	}
 }
+
+// TestBrowserPreflight: a page on an allowed origin may send what the
+// Anthropic TypeScript SDK sends from a browser, and read request-id.
+func TestBrowserPreflight(t *testing.T) {
+	t.Parallel()
+	cfg := gatewaytest.Config()
+	cfg.CORSAllowOrigins = []string{"https://chat.example.com"}
+	gw := newTestGateway(t, emulator.Options{}, cfg)
+	req, _ := http.NewRequest(http.MethodOptions, gw.url+"/v1/messages", nil)
+	req.Header.Set("Origin", "https://chat.example.com")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	res := streamtest.Do(t, req)
+	allowed := strings.ToLower(res.Header.Get("Access-Control-Allow-Headers"))
+	for _, h := range []string{"content-type", "x-api-key", "anthropic-version", "anthropic-beta", "anthropic-dangerous-direct-browser-access",
+		"x-stainless-os", "x-stainless-lang", "x-stainless-package-version", "x-stainless-runtime", "x-stainless-runtime-version", "x-stainless-arch", "x-stainless-retry-count", "x-stainless-timeout"} {
+		if !strings.Contains(allowed, h) {
+			t.Errorf("preflight does not allow %s: %q", h, allowed)
+		}
+	}
+	resp, _ := post(t, gw.url+"/v1/messages", `{}`, map[string]string{"Origin": "https://chat.example.com"})
+	if !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "Request-Id") {
+		t.Errorf("expose headers %q", resp.Header.Get("Access-Control-Expose-Headers"))
+	}
+}
