@@ -343,3 +343,48 @@ func TestModelARNInPath(t *testing.T) {
 		t.Errorf("Bedrock got model %q", r[0].ModelID)
 	}
 }
+
+// TestBeforeTheFirstByte: Bedrock silent before its headers gets the
+// client Bedrock's ModelTimeoutException (504) once
+// UPSTREAM_HEADER_TIMEOUT_SECONDS is past; a client that leaves while it
+// waits cancels the call to Bedrock.
+func TestBeforeTheFirstByte(t *testing.T) {
+	t.Parallel()
+	gone := make(chan struct{}, 4)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		select {
+		case <-r.Context().Done():
+			gone <- struct{}{}
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	t.Cleanup(up.Close)
+	cfg := gatewaytest.Config()
+	cfg.UpstreamHeaderTimeout = 300 * time.Millisecond
+	g := gatewaytest.To(t, up.URL, streaming.Upstreams{}, cfg, nil, Register)
+	res := postStream(t, t.Context(), g.URL, "emulator.fast-v1")
+	if res.Status != http.StatusGatewayTimeout || res.Header.Get("X-Amzn-ErrorType") != "ModelTimeoutException" {
+		t.Errorf("status %d %s: %s", res.Status, res.Header.Get("X-Amzn-ErrorType"), res.Body)
+	}
+	<-gone
+
+	cfg.UpstreamHeaderTimeout = time.Minute
+	g = gatewaytest.To(t, up.URL, streaming.Upstreams{}, cfg, nil, Register)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, g.URL+"/model/emulator.fast-v1/invoke-with-response-stream", bytes.NewReader(anthropicBody("hi", 10)))
+	req.Header.Set("Content-Type", "application/json")
+	if _, err := http.DefaultClient.Do(req); err == nil {
+		t.Fatal("the request did not time out")
+	}
+	select {
+	case <-gone:
+	case <-time.After(5 * time.Second):
+		t.Error("Bedrock's call still runs 5 s after the client left")
+	}
+	line := gatewaytest.LastLog(t, g.Logs, "/model/emulator.fast-v1/invoke-with-response-stream")
+	if line["clientAborted"] != true {
+		t.Errorf("log line %v", line)
+	}
+}
