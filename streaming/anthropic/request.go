@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -126,11 +125,27 @@ var effortBudgets = map[string]int{"low": 1024, "medium": 4096, "high": 16384, "
 // logged.
 var bedrockBetas = []string{"interleaved-thinking-2025-05-14", "context-1m-2025-08-07", "token-efficient-tools-2025-02-19"}
 
-var (
-	toolNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
-	docNameUnsafe   = regexp.MustCompile(`[^a-zA-Z0-9\-()\[\] ]+`)
-	spaces          = regexp.MustCompile(`\s+`)
-)
+// documentName makes a document's title a name Bedrock takes: letters,
+// digits, hyphens, parentheses, brackets and single spaces. A loop, not a
+// regexp: nothing compiled at a Lambda cold start.
+func documentName(title string) string {
+	var b strings.Builder
+	space := false
+	for _, c := range title {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-()[]", c)
+		switch {
+		case ok:
+			if space && b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteRune(c)
+			space = false
+		default:
+			space = true
+		}
+	}
+	return b.String()
+}
 
 // parsed is a request read into a Bedrock call.
 type parsed struct {
@@ -564,7 +579,7 @@ func documentBlock(b *contentBlock, at string, rec *streaming.RequestLog) (types
 	}
 	name := ""
 	if b.Title != nil {
-		name = strings.TrimSpace(spaces.ReplaceAllString(docNameUnsafe.ReplaceAllString(*b.Title, " "), " "))
+		name = documentName(*b.Title)
 	}
 	if name == "" {
 		name = "document " + strings.NewReplacer(".", " ").Replace(at)
@@ -648,9 +663,6 @@ func (d *dialect) tools(c *streaming.Call, req *messagesRequest, rec *streaming.
 		if t.Type != nil && *t.Type != "custom" {
 			rec.Dropped("tool:" + *t.Type)
 			continue
-		}
-		if !toolNamePattern.MatchString(t.Name) {
-			return streaming.InvalidParam(where+".name", "%s.name: String should match pattern '^[a-zA-Z0-9_-]{1,64}$' (got %q)", where, streaming.Truncate(t.Name, 80))
 		}
 		if e := checkCacheControl(t.CacheControl, where); e != nil {
 			return e

@@ -220,3 +220,18 @@ func BenchmarkEncodeDelta(b *testing.B) {
 		gatewaytest.BenchmarkText(b, newEventEncoder(streaming.NewFlushWriter(gatewaytest.NewDiscardWriter()), messageMeta{id: "msg_X", model: "claude-sonnet-4-5"}))
 	})
 }
+
+// TestDocumentName: a document's title becomes a name Bedrock takes.
+func TestDocumentName(t *testing.T) {
+	for title, want := range map[string]string{
+		"Q3 report (final).pdf": "Q3 report (final) pdf",
+		"  a__b  c ":            "a b c",
+		"résumé [v2]":           "r sum [v2]",
+		"../../etc/passwd":      "etc passwd",
+		"":                      "",
+	} {
+		if got := documentName(title); got != want {
+			t.Errorf("%q: %q, want %q", title, got, want)
+		}
+	}
+}
