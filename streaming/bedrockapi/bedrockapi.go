@@ -69,7 +69,8 @@ func errorBody(hdr http.Header, e *streaming.Error) (int, any) {
 // serveInvoke relays one InvokeModel or InvokeModelWithResponseStream
 // call: the allowlist (after MODEL_ALIASES) on the model of the path, and
 // on an Anthropic body (it carries anthropic_version) the token cap on
-// max_tokens and SYSTEM_PROMPT before its system text; the body is
+// max_tokens (and an enabled thinking's budget kept below it) and
+// SYSTEM_PROMPT before its system text; the body is
 // otherwise sent as it came, and the answer comes back as Bedrock gave it.
 func (d *dialect) serveInvoke(w http.ResponseWriter, r *http.Request, stream bool) {
 	cfg := d.h.Config()
@@ -126,6 +127,10 @@ func applyPolicy(cfg *streaming.Config, body []byte, rec *streaming.RequestLog) 
 		}
 		if n > cfg.MaxTokens {
 			fields["max_tokens"], changed = json.RawMessage(jsonInt(cfg.MaxTokens)), true
+			if thinking, ok := withinCap(fields["thinking"], cfg.MaxTokens); ok {
+				fields["thinking"] = thinking
+				rec.Dropped("thinking.budget_tokens")
+			}
 		}
 	}
 	if cfg.SystemPrompt != "" {
@@ -151,6 +156,35 @@ func applyPolicy(cfg *streaming.Config, body []byte, rec *streaming.RequestLog) 
 		return nil, streaming.Invalid("the body could not be re-encoded")
 	}
 	return out, nil
+}
+
+// minThinkingBudget is Claude's smallest thinking budget.
+const minThinkingBudget = 1024
+
+// withinCap keeps an enabled thinking's budget below maxTokens, as Claude
+// requires, when the token cap has lowered max_tokens under it (Claude
+// Code asks for 32,000 tokens and a budget just below): the budget becomes
+// maxTokens-1, or thinking is disabled when that leaves less than Claude's
+// smallest budget. ok is false when thinking needs no change.
+func withinCap(raw json.RawMessage, maxTokens int) (json.RawMessage, bool) {
+	var t map[string]json.RawMessage
+	if len(raw) == 0 || json.Unmarshal(raw, &t) != nil {
+		return nil, false
+	}
+	var typ string
+	var budget int
+	if json.Unmarshal(t["type"], &typ) != nil || typ != "enabled" || json.Unmarshal(t["budget_tokens"], &budget) != nil || budget < maxTokens {
+		return nil, false
+	}
+	if maxTokens-1 < minThinkingBudget {
+		return json.RawMessage(`{"type":"disabled"}`), true
+	}
+	t["budget_tokens"] = jsonInt(maxTokens - 1)
+	out, err := json.Marshal(t)
+	if err != nil {
+		return nil, false
+	}
+	return out, true
 }
 
 func jsonInt(n int) []byte {

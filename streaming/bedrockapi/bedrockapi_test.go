@@ -388,3 +388,35 @@ func TestBeforeTheFirstByte(t *testing.T) {
 		t.Errorf("log line %v", line)
 	}
 }
+
+// TestThinkingWithinTheCap: Claude Code's Bedrock body asks for 32,000
+// tokens with a thinking budget just below; under a smaller cap the budget
+// goes below the cap (or thinking off when no room is left), so that
+// Bedrock does not refuse the call.
+func TestThinkingWithinTheCap(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cap  int
+		want string
+	}{
+		{8000, `{"budget_tokens":7999,"type":"enabled"}`},
+		{1024, `{"type":"disabled"}`},
+	} {
+		cfg := gatewaytest.Config()
+		cfg.MaxTokens = tc.cap
+		g := gatewaytest.Start(t, emulator.Options{TokensPerSecond: 5000}, cfg, nil, Register)
+		body := `{"anthropic_version":"bedrock-2023-05-31","max_tokens":32000,"thinking":{"type":"enabled","budget_tokens":31999},"messages":[{"role":"user","content":"think"}]}`
+		_, err := runtimeClient(g.URL).InvokeModel(t.Context(), &bedrockruntime.InvokeModelInput{ModelId: aws.String("emulator.reasoning-v1"), Body: []byte(body), ContentType: aws.String("application/json")})
+		if err != nil {
+			t.Fatalf("cap %d: %v", tc.cap, err)
+		}
+		var sent struct {
+			MaxTokens int             `json:"max_tokens"`
+			Thinking  json.RawMessage `json:"thinking"`
+		}
+		json.Unmarshal(gatewaytest.WaitIdle(t, g.Emu)[0].Body, &sent)
+		if sent.MaxTokens != tc.cap || string(sent.Thinking) != tc.want {
+			t.Errorf("cap %d: Bedrock got max_tokens %d, thinking %s; want %s", tc.cap, sent.MaxTokens, sent.Thinking, tc.want)
+		}
+	}
+}
