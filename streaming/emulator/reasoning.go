@@ -23,6 +23,12 @@ const (
 // signature and without an answer block. Thinking disabled by the request
 // (additionalModelRequestFields or the Anthropic body's
 // {"thinking": {"type": "disabled"}}) leaves only the answer.
+//
+// With tools (a Converse toolConfig), reasoning-v1 thinks, then calls a
+// tool as tools-v1 does (ToolCallFor; stop tool_use); given the tool's
+// result, it answers as tools-v1 does (ToolResultAnswer), and, with
+// thinking on, requires the assistant message before that result to start
+// with the reasoning block it was given, signature intact, as Claude does.
 func Reasoning(prompt string) (deltas []string, signature string) {
 	return reasoningFor(prompt)
 }
@@ -40,6 +46,12 @@ func reasoningFor(prompt string) ([]string, string) {
 	for _, d := range deltas {
 		text += d
 	}
+	return deltas, reasoningSignature(text)
+}
+
+// reasoningSignature is the signature reasoning-v1 gives its reasoning
+// text, and checks when the text comes back.
+func reasoningSignature(text string) string {
 	sum := sha256.Sum256([]byte("emulator reasoning signature\x00" + text))
-	return deltas, base64.StdEncoding.EncodeToString(sum[:])
+	return base64.StdEncoding.EncodeToString(sum[:])
 }

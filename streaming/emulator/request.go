@@ -31,11 +31,20 @@ type converseRequest struct {
 }
 
 type contentBlock struct {
-	Text       *string          `json:"text"`
-	Image      *imageBlockJSON  `json:"image"`
-	ToolUse    *toolUseJSON     `json:"toolUse"`
-	ToolResult *toolResultJSON  `json:"toolResult"`
-	Document   *json.RawMessage `json:"document"`
+	Text             *string               `json:"text"`
+	ReasoningContent *reasoningContentJSON `json:"reasoningContent"`
+	Image            *imageBlockJSON       `json:"image"`
+	ToolUse          *toolUseJSON          `json:"toolUse"`
+	ToolResult       *toolResultJSON       `json:"toolResult"`
+	Document         *json.RawMessage      `json:"document"`
+}
+
+type reasoningContentJSON struct {
+	ReasoningText *struct {
+		Text      string `json:"text"`
+		Signature string `json:"signature"`
+	} `json:"reasoningText"`
+	RedactedContent *string `json:"redactedContent"`
 }
 
 type imageBlockJSON struct {
@@ -194,6 +203,11 @@ func parseConverse(body []byte, m *model) (*conversation, error) {
 	if m.kind == kindReasoning {
 		if err := checkThinking(req.AdditionalModelRequestFields, conv, req.InferenceConfig != nil && req.InferenceConfig.Temperature != nil && *req.InferenceConfig.Temperature != 1, true); err != nil {
 			return nil, err
+		}
+		if last := len(req.Messages) - 1; !conv.noReasoning && len(conv.toolResults) > 0 && last > 0 {
+			if err := checkThinkingKept(last-1, req.Messages[last-1].Content); err != nil {
+				return nil, modelErr(err)
+			}
 		}
 	}
 
@@ -452,6 +466,28 @@ func checkThinking(raw json.RawMessage, conv *conversation, temperatureNotOne, c
 	}
 	if temperatureNotOne {
 		return wrap(invalidf("`temperature` may only be set to 1 when thinking is enabled."))
+	}
+	return nil
+}
+
+// checkThinkingKept is Claude's rule for a tool loop with thinking on:
+// the assistant message whose tool calls the last user message answers
+// (message i) must start with the thinking block it was given, with its
+// signature intact (emulator signatures are checked against the text).
+func checkThinkingKept(i int, blocks []contentBlock) error {
+	if len(blocks) == 0 || blocks[0].ReasoningContent == nil {
+		found := "text"
+		if len(blocks) > 0 && blocks[0].ToolUse != nil {
+			found = "tool_use"
+		}
+		return invalidf("messages.%d.content.0.type: Expected `thinking` or `redacted_thinking`, but found `%s`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`.", i, found)
+	}
+	rc := blocks[0].ReasoningContent
+	if rc.RedactedContent != nil {
+		return nil
+	}
+	if rc.ReasoningText == nil || rc.ReasoningText.Signature != reasoningSignature(rc.ReasoningText.Text) {
+		return invalidf("messages.%d.content.0: Invalid `signature` in `thinking` block", i)
 	}
 	return nil
 }
