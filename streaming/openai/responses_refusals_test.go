@@ -127,7 +127,9 @@ func TestResponsesMapping(t *testing.T) {
 		{"LangChain: text {} and string content", `{"input":[{"type":"message","role":"user","content":"hi there"}],"model":"emulator.fast-v1","stream":false,"text":{}}`, nil,
 			func(p *responsesPlan) string { return "" }},
 		{"instructions and developer messages after the operator's", `{"instructions":"be brief","input":[{"role":"developer","content":"use lists"},{"role":"system","content":[{"type":"input_text","text":"no jokes"}]},{"role":"user","content":"hi"}]}`, nil,
-			func(p *responsesPlan) string { return diffSystem(p.call.System, "operator rules", "be brief", "use lists", "no jokes") }},
+			func(p *responsesPlan) string {
+				return diffSystem(p.call.System, "operator rules", "be brief", "use lists", "no jokes")
+			}},
 		{"a whole tool loop with reasoning", `{"input":[{"role":"user","content":"weather?"},{"type":"reasoning","id":"rs_1","summary":[{"type":"summary_text","text":"I should "},{"type":"summary_text","text":"look."}],"encrypted_content":"c2ln"},{"type":"reasoning","id":"rs_2","summary":[],"encrypted_content":"bedrock-redacted:AQID"},{"type":"message","role":"assistant","content":[{"type":"output_text","text":"Checking."}]},{"type":"function_call","call_id":"call_1","name":"get_weather","arguments":"{\"city\":\"Oslo\"}"},{"type":"function_call","call_id":"call_2","name":"get_weather","arguments":""},{"type":"function_call_output","call_id":"call_1","output":"rain"},{"type":"function_call_output","call_id":"call_2","output":[{"type":"input_text","text":"sun"},{"type":"input_image","image_url":"data:image/png;base64,iVBORw0KGgo="}]}],"tools":[{"type":"function","name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}},"strict":true}],"include":["reasoning.encrypted_content"]}`, nil,
 			func(p *responsesPlan) string {
 				m := p.call.Messages
