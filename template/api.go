@@ -58,6 +58,11 @@ func routes() []route {
 		{path: "/v1/models", method: "GET"},
 		{path: "/v1/chat/completions", method: "POST", long: true},
 		{path: "/v1/chat/completions/{id}/cancel", method: "POST"},
+		{path: "/v1/responses", method: "POST", long: true},
+		{path: "/v1/responses/{id}", method: "GET"},
+		{path: "/v1/responses/{id}", method: "DELETE"},
+		{path: "/v1/responses/{id}/input_items", method: "GET"},
+		{path: "/v1/responses/{id}/cancel", method: "POST"},
 		{path: "/v1/embeddings", method: "POST", long: true},
 		{path: "/v1/images/generations", method: "POST", long: true},
 	}
@@ -91,13 +96,14 @@ func methodID(r route) string {
 	return name + strings.ToUpper(r.method[:1]) + strings.ToLower(r.method[1:]) + "Method"
 }
 
-// pathName turns /v1/chat/completions/{id}/cancel into V1ChatCompletionsIdCancel.
+// pathName turns /v1/chat/completions/{id}/cancel into V1ChatCompletionsIdCancel
+// (logical ids are letters and digits: -, _ and braces go).
 func pathName(path string) string {
 	var b strings.Builder
 	upper := true
 	for _, c := range path {
 		switch {
-		case c == '/' || c == '-' || c == '{' || c == '}':
+		case c == '/' || c == '-' || c == '_' || c == '{' || c == '}':
 			upper = true
 		case upper:
 			b.WriteRune(unicode.ToUpper(c))

@@ -167,9 +167,11 @@ func routeGrants(o options) []any {
 			out = append(out, s)
 		}
 	}
-	// POST /stream, POST /v1/chat/completions with stream, POST /generate?stream=1: ConverseStream.
+	// POST /stream, POST /v1/chat/completions and POST /v1/responses with
+	// stream, POST /generate?stream=1: ConverseStream.
 	add(models("StreamingRoutes", []string{actionInvokeStream}, o.AllowedModels...))
-	// POST /v1/chat/completions without stream, POST /generate: Converse.
+	// POST /v1/chat/completions and POST /v1/responses without stream,
+	// POST /generate: Converse.
 	add(models("ConverseRoutes", []string{actionInvoke}, o.AllowedModels...))
 	// POST /v1/embeddings: InvokeModel on the embedding model.
 	add(models("EmbeddingsRoute", []string{actionInvoke}, o.EmbeddingModel))
@@ -202,8 +204,9 @@ func routeGrants(o options) []any {
 		"Action":   []string{"bedrock:ApplyGuardrail"},
 		"Resource": sub("arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:guardrail/${GuardrailId}"),
 	}, noValue()))
-	// DELETE /stream/{requestId} and POST /v1/chat/completions/{id}/cancel
-	// put a cancel item; every running stream reads its own.
+	// DELETE /stream/{requestId}, POST /v1/chat/completions/{id}/cancel and
+	// POST /v1/responses/{id}/cancel put a cancel item; every running
+	// stream reads its own.
 	out = append(out, map[string]any{
 		"Sid": "CancelStore", "Effect": "Allow",
 		"Action":   []string{"dynamodb:PutItem", "dynamodb:GetItem"},

@@ -151,9 +151,9 @@ func TestIAMPerRoute(t *testing.T) {
 		titan   = "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/amazon.titan-embed-text-v2:0"
 	)
 	want := []grant{
-		// POST /stream, POST /v1/chat/completions (stream), POST /generate?stream=1
+		// POST /stream, POST /v1/chat/completions and /v1/responses (stream), POST /generate?stream=1
 		{actionInvokeStream, profile, ""}, {actionInvokeStream, haiku, ""},
-		// POST /v1/chat/completions (no stream), POST /generate
+		// POST /v1/chat/completions and /v1/responses (no stream), POST /generate
 		{actionInvoke, profile, ""}, {actionInvoke, haiku, ""},
 		// POST /v1/embeddings
 		{actionInvoke, titan, ""},
@@ -162,7 +162,7 @@ func TestIAMPerRoute(t *testing.T) {
 		{"s3:PutObject", "${ImagesBucket.Arn}/images/*", condImages}, {"s3:GetObject", "${ImagesBucket.Arn}/images/*", condImages},
 		// GET /models
 		{"bedrock:ListFoundationModels", "*", ""},
-		// DELETE /stream/{requestId}, POST /v1/chat/completions/{id}/cancel, and every stream's poll
+		// DELETE /stream/{requestId}, POST /v1/chat/completions/{id}/cancel, POST /v1/responses/{id}/cancel, and every stream's poll
 		{"dynamodb:PutItem", "GetAtt:CancelTable.Arn", ""}, {"dynamodb:GetItem", "GetAtt:CancelTable.Arn", ""},
 		// every route that calls a model: its key's budget and counter
 		{"dynamodb:GetItem", "GetAtt:BudgetTable.Arn", ""}, {"dynamodb:UpdateItem", "GetAtt:BudgetTable.Arn", ""},
