@@ -89,6 +89,10 @@ func TestResponsesRefusals(t *testing.T) {
 		{`{"input":[{"role":"user","content":"hi"},{"type":"custom_tool_call","call_id":"c","name":"apply_patch","input":"x"}]}`, "input[1].type"},
 		{`{"input":[{"content":"no role"}]}`, "input[0].type"},
 		{`{"input":[7]}`, "input[0]"},
+		{`{"input":[{"role":"user","content":"hi"},{"type":"function_call","call_id":"c","name":"f","arguments":{"a":1}}]}`, "input[1].arguments"},
+		{`{"input":[{"role":"user","content":"hi"},{"type":"reasoning","summary":"thought","encrypted_content":"s"}]}`, "input[1].summary"},
+		{`{"input":[{"role":"user","content":[null]}]}`, "input[0].content[0]"},
+		{`{"input":[{"role":"user","content":[{"type":"input_text"}]}]}`, "input[0].content"},
 	}
 	client := openAIClient(gw.url)
 	for _, tt := range tests {

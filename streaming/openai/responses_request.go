@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -457,6 +458,11 @@ func responsesConversation(raw json.RawMessage) ([]types.Message, []string, []st
 		param := fmt.Sprintf("input[%d]", i)
 		var it responsesItem
 		if err := json.Unmarshal(rawItem, &it); err != nil {
+			var typ *json.UnmarshalTypeError
+			if errors.As(err, &typ) && typ.Field != "" {
+				field := param + "." + streaming.Truncate(typ.Field, 40)
+				return nil, nil, nil, streaming.InvalidParam(field, "%s has the wrong type (a JSON %s)", field, streaming.Truncate(typ.Value, 20))
+			}
 			return nil, nil, nil, streaming.InvalidParam(param, "%s must be an input item: an object with a type (message, function_call, function_call_output, reasoning)", param)
 		}
 		typ := it.Type
