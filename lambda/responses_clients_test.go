@@ -47,9 +47,9 @@ func TestResponsesNodeClients(t *testing.T) {
 	}
 	type result struct {
 		Text, FinalText, FinishReason, Status, ID, Error, Code, Arguments, Reasoning string
-		Pieces, Steps, OutputTokens                                                   int
-		Types                                                                         []string
-		Call                                                                          map[string]string
+		Pieces, Steps, OutputTokens                                                  int
+		Types                                                                        []string
+		Call                                                                         map[string]string
 	}
 	var got map[string]result
 	if err := json.Unmarshal(out, &got); err != nil {
@@ -82,7 +82,9 @@ func TestResponsesNodeClients(t *testing.T) {
 		}},
 		{"langchainInvoke", func(r result) bool { return r.Text == whole && r.OutputTokens > 0 }},
 		{"langchainStream", func(r result) bool { return r.Text == streamed && r.Pieces >= words/2 }},
-		{"nodeCreate", func(r result) bool { return r.Text == whole && r.Status == "completed" && strings.HasPrefix(r.ID, "resp_") }},
+		{"nodeCreate", func(r result) bool {
+			return r.Text == whole && r.Status == "completed" && strings.HasPrefix(r.ID, "resp_")
+		}},
 		{"nodeStream", func(r result) bool {
 			return r.Text == streamed && r.FinalText == streamed && slices.Equal(r.Types, []string{"response.created", "response.in_progress",
 				"response.output_item.added", "response.content_part.added", "response.output_text.delta", "response.output_text.done",
@@ -91,7 +93,9 @@ func TestResponsesNodeClients(t *testing.T) {
 		{"nodeTools", func(r result) bool {
 			return r.Arguments == `{"city":"`+toolPrompt+`"}` && r.Text == `The get_weather tool returned "rain".`
 		}},
-		{"nodeError", func(r result) bool { return strings.HasPrefix(r.Error, "PermissionDeniedError: 403") && r.Code == "model_not_allowed" }},
+		{"nodeError", func(r result) bool {
+			return strings.HasPrefix(r.Error, "PermissionDeniedError: 403") && r.Code == "model_not_allowed"
+		}},
 		{"nodeMidstream", func(r result) bool { return strings.HasPrefix(r.Error, "APIError: ") && r.Code == "upstream_error" }},
 	}
 	for _, c := range checks {
