@@ -16,21 +16,18 @@ import (
 	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
-// openAIReadme is the OpenAI routes' reference, whose examples these
-// tests run as written.
-const openAIReadme = "../streaming/openai/README.md"
-
-// docExample returns the first ```lang block after the comment that
-// names test in the document at path.
-func docExample(t *testing.T, path, test, lang string) string {
+// shellExample returns the ```sh block after the comment that names test
+// in the OpenAI routes' reference. (The ```js examples go through
+// readmeExample, whose markers TestReadmeExampleMarkers checks.)
+func shellExample(t *testing.T, test string) string {
 	t.Helper()
-	doc, err := os.ReadFile(path)
+	doc, err := os.ReadFile("../streaming/openai/README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile("(?s)<!-- README example: " + test + "\\b[^>]*-->\\s*```" + lang + "\\n(.*?)```").FindSubmatch(doc)
+	m := regexp.MustCompile("(?s)<!-- shell example: " + test + "\\b[^>]*-->\\s*```sh\\n(.*?)```").FindSubmatch(doc)
 	if m == nil {
-		t.Fatalf("%s has no ```%s block after <!-- README example: %s -->", path, lang, test)
+		t.Fatalf("streaming/openai/README.md has no ```sh block after <!-- shell example: %s -->", test)
 	}
 	return string(m[1])
 }
@@ -41,7 +38,7 @@ func docExample(t *testing.T, path, test, lang string) string {
 func TestResponsesReadmeCurl(t *testing.T) {
 	t.Parallel()
 	p := startLocal(t, "EMULATOR_TOKENS_PER_SECOND=200")
-	script := strings.ReplaceAll(docExample(t, openAIReadme, "TestResponsesReadmeCurl", "sh"), "http://localhost:8080", p.url)
+	script := strings.ReplaceAll(shellExample(t, "TestResponsesReadmeCurl"), "http://localhost:8080", p.url)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "bash", "-c", script).Output()
@@ -79,7 +76,7 @@ func TestResponsesReadmeExample(t *testing.T) {
 	// The script goes beside the installed packages, where Node resolves
 	// its import, under a name no other run uses.
 	path := filepath.Join(dir, "readme-example-"+rand.Text()+".mjs")
-	if err := os.WriteFile(path, []byte(docExample(t, openAIReadme, "TestResponsesReadmeExample", "js")), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(readmeExample(t, "TestResponsesReadmeExample")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Remove(path) })
