@@ -16,7 +16,8 @@ import (
 // "responses", as a user would configure it: once with a model that
 // answers in text, once with tools-v1, which calls Codex's exec_command
 // tool, whose output Codex sends back (function_call_output) for the
-// answer. Codex's npm package carries a 400 MB binary, so the suite does
+// answer, and with reasoning-v1, whose reasoning item Codex must send
+// back for the loop to go on. Codex's npm package carries a 400 MB binary, so the suite does
 // not install it: set STREAMGATE_CODEX to a codex binary to run this test
 // (npm install @openai/codex@0.171.0; node_modules/.bin/codex).
 func TestCodexExec(t *testing.T) {
@@ -56,10 +57,20 @@ env_key = "STREAMGATE_API_KEY"
 	if out := run("emulator.tools-v1", "run a command"); !strings.Contains(out, "The exec_command tool returned") {
 		t.Errorf("codex's tool loop did not end with the answer quoting the command's output:\n%s", out)
 	}
+	// reasoning-v1 thinks before its call; Codex shows the reasoning and
+	// sends the reasoning item back with its encrypted_content, without
+	// which the model would refuse the loop's second turn.
+	if out := run("emulator.reasoning-v1", "run a command"); !strings.Contains(out, "The exec_command tool returned") {
+		t.Errorf("codex's tool loop with reasoning did not end with the answer:\n%s", out)
+	}
 	// Codex's web_search and namespace tools are left out and named in
 	// the log line; each of its requests was streamed.
 	p.stdout.WaitFor(t, regexp.MustCompile(`"route":"POST /v1/responses".*"format":"openai-responses".*"stopReason":"tool_use".*"dropped":\["tools:namespace:multi_agent_v1","tools:web_search","prompt_cache_key"\]`), 5*time.Second)
 	p.stdout.WaitFor(t, regexp.MustCompile(`"route":"POST /v1/responses".*"model":"emulator.tools-v1".*"stopReason":"end_turn"`), 5*time.Second)
+	p.stdout.WaitFor(t, regexp.MustCompile(`"route":"POST /v1/responses".*"model":"emulator.reasoning-v1".*"stopReason":"end_turn"`), 5*time.Second)
+	if strings.Contains(p.stdout.String(), "reasoning without encrypted_content") {
+		t.Error("codex sent a reasoning item back without its encrypted_content")
+	}
 	if strings.Contains(p.stdout.String(), "x-codex-turn-metadata") {
 		t.Error("client_metadata reached the log")
 	}
