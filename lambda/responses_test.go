@@ -24,27 +24,22 @@ import (
 	"github.com/streamgate/streamgate/streaming/emulator"
 )
 
-// TestOpenAIResponsesClient drives POST /v1/responses in local mode and
-// on the Lambda path (the real bootstrap under localgw) with the real
-// OpenAI Go SDK's Responses client.
-func TestOpenAIResponsesClient(t *testing.T) {
-	t.Parallel()
-	const rate = 50
-	for _, tg := range bothTargets(t, emulator.Options{TokensPerSecond: rate}, "API_KEYS="+testAPIKey) {
-		t.Run(tg.name, func(t *testing.T) {
-			t.Parallel()
-			client := openAIClient(tg.url)
-			t.Run("streamed events and the whole answer", func(t *testing.T) { t.Parallel(); responsesStreaming(t, client, rate) })
-			t.Run("function call round trip", func(t *testing.T) { t.Parallel(); responsesToolLoop(t, client, "emulator.tools-v1") })
-			t.Run("reasoning tool loop", func(t *testing.T) { t.Parallel(); responsesToolLoop(t, client, "emulator.reasoning-v1") })
-			t.Run("image", func(t *testing.T) { t.Parallel(); responsesImage(t, client, tg.emu) })
-			t.Run("max_output_tokens", func(t *testing.T) { t.Parallel(); responsesIncomplete(t, client) })
-			t.Run("mid-stream failure", func(t *testing.T) { t.Parallel(); responsesMidstream(t, client) })
-			t.Run("errors", func(t *testing.T) { t.Parallel(); responsesErrors(t, tg.url) })
-			if tg.name == "local" {
-				t.Run("stop by resp_ id", func(t *testing.T) { t.Parallel(); responsesStop(t, client, tg.emu) })
-			}
-		})
+// openAIResponses drives POST /v1/responses on one target (local mode, or
+// the Lambda path: the real bootstrap under localgw) with the real OpenAI
+// Go SDK's Responses client; TestOpenAIClient runs it beside the Chat
+// Completions subtests, on the same targets.
+func openAIResponses(t *testing.T, tg target, client *openai.Client, rate int) {
+	t.Run("streamed events and the whole answer", func(t *testing.T) { t.Parallel(); responsesStreaming(t, client, rate) })
+	t.Run("function call round trip", func(t *testing.T) { t.Parallel(); responsesToolLoop(t, client, "emulator.tools-v1") })
+	t.Run("reasoning tool loop", func(t *testing.T) { t.Parallel(); responsesToolLoop(t, client, "emulator.reasoning-v1") })
+	t.Run("image", func(t *testing.T) { t.Parallel(); responsesImage(t, client, tg.emu) })
+	t.Run("max_output_tokens", func(t *testing.T) { t.Parallel(); responsesIncomplete(t, client) })
+	t.Run("mid-stream failure", func(t *testing.T) { t.Parallel(); responsesMidstream(t, client) })
+	t.Run("errors", func(t *testing.T) { t.Parallel(); responsesErrors(t, tg.url) })
+	if tg.name == "local" {
+		// On the Lambda path a Stop crosses instances through the cancel
+		// table: TestResponsesStopAcrossLambdaInstances.
+		t.Run("stop by resp_ id", func(t *testing.T) { t.Parallel(); responsesStop(t, client, tg.emu) })
 	}
 }
 
