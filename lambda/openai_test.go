@@ -30,7 +30,8 @@ func openAIClient(url string, opts ...option.RequestOption) *openai.Client {
 }
 
 // TestOpenAIClient drives local mode and the Lambda path with the real
-// OpenAI Go SDK, as a user of any OpenAI-compatible tool would.
+// OpenAI Go SDK, as a user of any OpenAI-compatible tool would: Chat
+// Completions, and the Responses API (openAIResponses).
 func TestOpenAIClient(t *testing.T) {
 	t.Parallel()
 	const rate = 50
@@ -44,6 +45,7 @@ func TestOpenAIClient(t *testing.T) {
 			t.Run("reasoning", func(t *testing.T) { t.Parallel(); openAIReasoning(t, client) })
 			t.Run("image part", func(t *testing.T) { t.Parallel(); openAIImage(t, client, tg.emu) })
 			t.Run("errors", func(t *testing.T) { t.Parallel(); openAIErrors(t, tg.url) })
+			t.Run("responses", func(t *testing.T) { t.Parallel(); openAIResponses(t, tg, client, rate) })
 		})
 	}
 }

@@ -58,6 +58,11 @@ func routes() []route {
 		{path: "/v1/models", method: "GET"},
 		{path: "/v1/chat/completions", method: "POST", long: true},
 		{path: "/v1/chat/completions/{id}/cancel", method: "POST"},
+		{path: "/v1/responses", method: "POST", long: true},
+		{path: "/v1/responses/{id}", method: "GET"},
+		{path: "/v1/responses/{id}", method: "DELETE"},
+		{path: "/v1/responses/{id}/input_items", method: "GET"},
+		{path: "/v1/responses/{id}/cancel", method: "POST"},
 		{path: "/v1/embeddings", method: "POST", long: true},
 		{path: "/v1/images/generations", method: "POST", long: true},
 		// Anthropic's Messages API, for Claude Code and the Anthropic SDKs.
@@ -104,7 +109,7 @@ func methodID(r route) string {
 
 // pathName turns /v1/chat/completions/{id}/cancel into V1ChatCompletionsIdCancel
 // (and /v1/messages/count_tokens into V1MessagesCountTokens: logical ids
-// are letters and digits).
+// are letters and digits: -, _ and braces go).
 func pathName(path string) string {
 	var b strings.Builder
 	upper := true

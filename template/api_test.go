@@ -34,6 +34,11 @@ var wantRoutes = []struct {
 	{"POST /stream", true, false},
 	{"POST /v1/chat/completions", true, false},
 	{"POST /v1/chat/completions/{id}/cancel", false, false},
+	{"POST /v1/responses", true, false},
+	{"GET /v1/responses/{id}", false, false},
+	{"DELETE /v1/responses/{id}", false, false},
+	{"GET /v1/responses/{id}/input_items", false, false},
+	{"POST /v1/responses/{id}/cancel", false, false},
 	{"POST /v1/embeddings", true, false},
 	{"POST /v1/images/generations", true, false},
 	{"POST /v1/messages", true, false},
@@ -568,6 +573,7 @@ func TestResourceNames(t *testing.T) {
 		{"/stream/{requestId}", "StreamRequestIdResource", "StreamRequestIdGetMethod"},
 		{"/generate-image", "GenerateImageResource", "GenerateImageGetMethod"},
 		{"/v1/chat/completions/{id}/cancel", "V1ChatCompletionsIdCancelResource", "V1ChatCompletionsIdCancelGetMethod"},
+		{"/v1/responses/{id}/input_items", "V1ResponsesIdInputItemsResource", "V1ResponsesIdInputItemsGetMethod"},
 	} {
 		if got := resourceID(tc.path); got != tc.resource {
 			t.Errorf("resourceID(%q) = %q, want %q", tc.path, got, tc.resource)

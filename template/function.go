@@ -168,13 +168,14 @@ func routeGrants(o options) []any {
 			out = append(out, s)
 		}
 	}
-	// POST /stream, POST /v1/chat/completions and /v1/messages with
-	// stream, POST /generate?stream=1: ConverseStream; POST
-	// /model/{id}/invoke-with-response-stream:
+	// POST /stream, POST /v1/chat/completions, /v1/messages and
+	// /v1/responses with stream, POST /generate?stream=1: ConverseStream;
+	// POST /model/{id}/invoke-with-response-stream:
 	// InvokeModelWithResponseStream.
 	add(models("StreamingRoutes", []string{actionInvokeStream}, o.AllowedModels...))
-	// POST /v1/chat/completions and /v1/messages without stream, POST
-	// /generate: Converse; POST /model/{id}/invoke: InvokeModel.
+	// POST /v1/chat/completions, /v1/messages and /v1/responses without
+	// stream, POST /generate: Converse; POST /model/{id}/invoke:
+	// InvokeModel.
 	add(models("ConverseRoutes", []string{actionInvoke}, o.AllowedModels...))
 	// POST /v1/messages/count_tokens: CountTokens, which AWS's service
 	// authorization reference grants on foundation models only; the
@@ -220,8 +221,9 @@ func routeGrants(o options) []any {
 		"Action":   []string{"bedrock:ApplyGuardrail"},
 		"Resource": sub("arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:guardrail/${GuardrailId}"),
 	}, noValue()))
-	// DELETE /stream/{requestId} and POST /v1/chat/completions/{id}/cancel
-	// put a cancel item; every running stream reads its own.
+	// DELETE /stream/{requestId}, POST /v1/chat/completions/{id}/cancel and
+	// POST /v1/responses/{id}/cancel put a cancel item; every running
+	// stream reads its own.
 	out = append(out, map[string]any{
 		"Sid": "CancelStore", "Effect": "Allow",
 		"Action":   []string{"dynamodb:PutItem", "dynamodb:GetItem"},

@@ -151,9 +151,9 @@ func TestIAMPerRoute(t *testing.T) {
 		titan   = "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/amazon.titan-embed-text-v2:0"
 	)
 	want := []grant{
-		// POST /stream, POST /v1/chat/completions (stream), POST /generate?stream=1
+		// POST /stream, POST /v1/chat/completions and /v1/responses (stream), POST /generate?stream=1
 		{actionInvokeStream, profile, ""}, {actionInvokeStream, haiku, ""},
-		// POST /v1/chat/completions (no stream), POST /generate
+		// POST /v1/chat/completions and /v1/responses (no stream), POST /generate
 		{actionInvoke, profile, ""}, {actionInvoke, haiku, ""},
 		// POST /v1/embeddings
 		{actionInvoke, titan, ""},
@@ -167,7 +167,7 @@ func TestIAMPerRoute(t *testing.T) {
 		{"bedrock:ListFoundationModels", "*", ""},
 		// GET /inference-profiles
 		{"bedrock:ListInferenceProfiles", "*", ""},
-		// DELETE /stream/{requestId}, POST /v1/chat/completions/{id}/cancel, and every stream's poll
+		// DELETE /stream/{requestId}, POST /v1/chat/completions/{id}/cancel, POST /v1/responses/{id}/cancel, and every stream's poll
 		{"dynamodb:PutItem", "GetAtt:CancelTable.Arn", ""}, {"dynamodb:GetItem", "GetAtt:CancelTable.Arn", ""},
 		// every route that calls a model: its key's budget and counter
 		{"dynamodb:GetItem", "GetAtt:BudgetTable.Arn", ""}, {"dynamodb:UpdateItem", "GetAtt:BudgetTable.Arn", ""},

@@ -19,7 +19,7 @@ const emfNamespace = "streamgate"
 // streamingRoutes are the routes whose time to first token the TTFT alarm
 // watches: the ones people read as they stream.
 func streamingRoutes() []string {
-	return []string{"POST /stream", "POST /v1/chat/completions"}
+	return []string{"POST /stream", "POST /v1/chat/completions", "POST /v1/responses", "POST /v1/messages"}
 }
 
 // reservedPlaceholder marks where the dashboard body takes

@@ -143,7 +143,7 @@ func TestAlarms(t *testing.T) {
 		}
 		routes = append(routes, dims["route"].(string))
 	}
-	if diff := cmp.Diff([]string{"POST /stream", "POST /v1/chat/completions"}, routes, cmp.Transformer("sort", func(s []string) []string {
+	if diff := cmp.Diff([]string{"POST /stream", "POST /v1/chat/completions", "POST /v1/responses", "POST /v1/messages"}, routes, cmp.Transformer("sort", func(s []string) []string {
 		out := append([]string(nil), s...)
 		sort.Strings(out)
 		return out

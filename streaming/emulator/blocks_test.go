@@ -3,6 +3,7 @@ package emulator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -385,5 +386,69 @@ func TestConverseBlocks(t *testing.T) {
 	}
 	if out.StopReason != types.StopReasonToolUse {
 		t.Errorf("stop %q", out.StopReason)
+	}
+}
+
+// TestReasoningToolLoop: reasoning-v1 with tools thinks, then calls a
+// tool; given the result, it answers it, but only when the assistant turn
+// before the result starts with its reasoning block, signature intact (as
+// Claude requires with thinking on).
+func TestReasoningToolLoop(t *testing.T) {
+	h := newHarness(t, Options{TokensPerSecond: 1000})
+	const prompt = "What is the weather in Oslo?"
+	cfg := &types.ToolConfiguration{Tools: []types.Tool{weatherTool("get_weather")}}
+	user := types.Message{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: prompt}}}
+	res, err := streamBlocks(testContext(t), h.client, &bedrockruntime.ConverseStreamInput{
+		ModelId: aws.String("emulator.reasoning-v1"), Messages: []types.Message{user}, ToolConfig: cfg})
+	if err != nil || res.err != nil {
+		t.Fatal(err, res.err)
+	}
+	reasoning, signature := Reasoning(prompt)
+	call, err := ToolCallFor(prompt, "get_weather", []byte(weatherSchema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.joined("reasoning", 0) != strings.Join(reasoning, "") || res.joined("signature", 0) != signature ||
+		res.joined("tool", 1) != call.Input || res.stopReason != types.StopReasonToolUse {
+		t.Fatalf("answer %+v, stop %q; want reasoning with its signature, then the call %s", res.events, res.stopReason, call.Input)
+	}
+
+	var input map[string]any
+	json.Unmarshal([]byte(call.Input), &input)
+	use := &types.ContentBlockMemberToolUse{Value: types.ToolUseBlock{ToolUseId: aws.String(call.ID), Name: aws.String(call.Name), Input: document.NewLazyDocument(input)}}
+	result := types.Message{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberToolResult{Value: types.ToolResultBlock{
+		ToolUseId: aws.String(call.ID), Content: []types.ToolResultContentBlock{&types.ToolResultContentBlockMemberText{Value: "rain"}},
+	}}}}
+	thinking := func(text, sig string) types.ContentBlock {
+		return &types.ContentBlockMemberReasoningContent{Value: &types.ReasoningContentBlockMemberReasoningText{Value: types.ReasoningTextBlock{Text: aws.String(text), Signature: aws.String(sig)}}}
+	}
+	tests := []struct {
+		name    string
+		blocks  []types.ContentBlock
+		wantErr string
+	}{
+		{"reasoning kept", []types.ContentBlock{thinking(strings.Join(reasoning, ""), signature), use}, ""},
+		{"reasoning left out", []types.ContentBlock{use}, "Expected `thinking` or `redacted_thinking`, but found `tool_use`"},
+		{"reasoning changed", []types.ContentBlock{thinking("something else", signature), use}, "Invalid `signature` in `thinking` block"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msgs := []types.Message{user, {Role: types.ConversationRoleAssistant, Content: tt.blocks}, result}
+			out, err := h.client.Converse(testContext(t), &bedrockruntime.ConverseInput{ModelId: aws.String("emulator.reasoning-v1"), Messages: msgs, ToolConfig: cfg})
+			if tt.wantErr != "" {
+				var ve *types.ValidationException
+				if !errors.As(err, &ve) || !strings.Contains(ve.ErrorMessage(), tt.wantErr) {
+					t.Fatalf("error %v; want a ValidationException saying %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := strings.Join(ToolResultAnswer(ToolResult{ToolName: "get_weather", Content: "rain"}), "")
+			if msg := out.Output.(*types.ConverseOutputMemberMessage).Value; msg.Content[0].(*types.ContentBlockMemberText).Value != want {
+				t.Errorf("answer %+v; want %q", msg.Content, want)
+			}
+		})
 	}
 }

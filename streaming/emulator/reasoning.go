@@ -19,6 +19,12 @@ const (
 // signature and without an answer block. Thinking disabled by the request
 // (additionalModelRequestFields or the Anthropic body's
 // {"thinking": {"type": "disabled"}}) leaves only the answer.
+//
+// With tools (a Converse toolConfig), reasoning-v1 thinks, then calls a
+// tool as tools-v1 does (ToolCallFor; stop tool_use); given the tool's
+// result, it answers as tools-v1 does (ToolResultAnswer), and, with
+// thinking on, requires the assistant message before that result to start
+// with the reasoning block it was given, signature intact, as Claude does.
 func Reasoning(prompt string) (deltas []string, signature string) {
 	return reasoningFor(prompt)
 }

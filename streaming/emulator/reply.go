@@ -78,6 +78,10 @@ func (p *plan) failing() bool { return p.kind == kindMidstreamError || p.kind ==
 // are views of it.
 func replyFor(k kind, conv *conversation) (blocks []block, stopReason, stopSequence string) {
 	switch {
+	case k == kindReasoning && !conv.noReasoning && len(conv.toolResults) > 0:
+		// The tool loop's second step: the thinking came before the call.
+		text, stop := capDeltas(toolResultAnswer(conv.toolResults), conv.maxTokens, stopEndTurn)
+		return []block{{typ: blockText, deltas: text}}, stop, ""
 	case k == kindReasoning && !conv.noReasoning:
 		reasoning, signature := reasoningFor(conv.prompt)
 		if conv.maxTokens > 0 && conv.maxTokens <= len(reasoning) {
@@ -86,6 +90,15 @@ func replyFor(k kind, conv *conversation) (blocks []block, stopReason, stopSeque
 		rest := 0
 		if conv.maxTokens > 0 {
 			rest = conv.maxTokens - len(reasoning)
+		}
+		if conv.tools != nil {
+			// Thinking, then a tool call, as Claude does with tools.
+			call := toolCallFor(conv.prompt, chooseTool(conv.prompt, conv.tools, conv.toolChoice))
+			fragments, stop := capDeltas(call.Fragments, rest, stopToolUse)
+			return []block{
+				{typ: blockReasoning, deltas: reasoning, signature: signature},
+				{typ: blockToolUse, deltas: fragments, toolUseID: call.ID, toolName: call.Name},
+			}, stop, ""
 		}
 		text, stop := answerFor(k, conv.prompt, rest, conv.stopSequences)
 		return []block{

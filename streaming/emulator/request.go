@@ -238,6 +238,11 @@ func parseConverse(body []byte, m *model) (*conversation, error) {
 		if err := checkThinking(req.AdditionalModelRequestFields, conv, req.InferenceConfig != nil && req.InferenceConfig.Temperature != nil && *req.InferenceConfig.Temperature != 1, true); err != nil {
 			return nil, err
 		}
+		if last := len(req.Messages) - 1; !conv.noReasoning && len(conv.toolResults) > 0 && last > 0 {
+			if err := checkThinkingKept(last-1, req.Messages[last-1].Content); err != nil {
+				return nil, modelErr(err)
+			}
+		}
 	}
 
 	for i := len(req.Messages) - 1; i >= 0; i-- {
@@ -544,6 +549,28 @@ func checkConverseDocument(d *documentBlockJSON, smithyPath string) error {
 		if d.Format == "pdf" && !bytes.HasPrefix(data, []byte("%PDF-")) {
 			return modelErr(invalidf("The PDF specified was not valid."))
 		}
+	}
+	return nil
+}
+
+// checkThinkingKept is Claude's rule for a tool loop with thinking on:
+// the assistant message whose tool calls the last user message answers
+// (message i) must start with the thinking block it was given, with its
+// signature intact (emulator signatures are checked against the text).
+func checkThinkingKept(i int, blocks []contentBlock) error {
+	if len(blocks) == 0 || blocks[0].ReasoningContent == nil {
+		found := "text"
+		if len(blocks) > 0 && blocks[0].ToolUse != nil {
+			found = "tool_use"
+		}
+		return invalidf("messages.%d.content.0.type: Expected `thinking` or `redacted_thinking`, but found `%s`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`.", i, found)
+	}
+	rc := blocks[0].ReasoningContent
+	if rc.RedactedContent != nil {
+		return nil
+	}
+	if rc.ReasoningText == nil || rc.ReasoningText.Signature != signatureOf(rc.ReasoningText.Text) {
+		return invalidf("messages.%d.content.0: Invalid `signature` in `thinking` block", i)
 	}
 	return nil
 }

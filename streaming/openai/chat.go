@@ -417,13 +417,19 @@ func toolUseBlock(tc chatToolCall, param string) (types.ContentBlock, *streaming
 	if tc.ID == "" || tc.Function.Name == "" {
 		return nil, streaming.InvalidParam(param, "%s needs an id and a function.name", param)
 	}
+	return toolUse(tc.ID, tc.Function.Name, tc.Function.Arguments, param+".function.arguments")
+}
+
+// toolUse is a toolUse block of a call whose arguments are a JSON string
+// (argsParam names it in errors).
+func toolUse(id, name, args, argsParam string) (types.ContentBlock, *streaming.Error) {
 	var input any = map[string]any{}
-	if args := strings.TrimSpace(tc.Function.Arguments); args != "" {
+	if args := strings.TrimSpace(args); args != "" {
 		if err := json.Unmarshal([]byte(args), &input); err != nil {
-			return nil, streaming.InvalidParam(param+".function.arguments", "%s.function.arguments is not valid JSON", param)
+			return nil, streaming.InvalidParam(argsParam, "%s is not valid JSON", argsParam)
 		}
 	}
 	return &types.ContentBlockMemberToolUse{Value: types.ToolUseBlock{
-		ToolUseId: aws.String(tc.ID), Name: aws.String(tc.Function.Name), Input: document.NewLazyDocument(input),
+		ToolUseId: aws.String(id), Name: aws.String(name), Input: document.NewLazyDocument(input),
 	}}, nil
 }
