@@ -16,7 +16,8 @@ import (
 // the throttled model is answered by the fallback, once tried without the
 // SDK's retries; the answer names the model that answered (native start
 // event, OpenAI's model, the X-Streamgate-Model header on every route) and
-// the log line counts the fallback.
+// the log line counts the fallback. Anthropic's model stays the name the
+// client asked for, as its clients expect; the header says which answered.
 func TestFallbackBeforeTheFirstByte(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
@@ -54,14 +55,23 @@ func TestFallbackBeforeTheFirstByte(t *testing.T) {
 		t.Errorf("chat completion: %d %s %v; want the fallback's model", chat.Status, chat.Body, chat.Header)
 	}
 
+	msgReq, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, gw.url+"/v1/messages",
+		strings.NewReader(`{"model":"emulator.throttle-v1","max_tokens":50,"messages":[{"role":"user","content":"hello there"}]}`))
+	msgReq.Header.Set("Content-Type", "application/json")
+	msgReq.Header.Set("Anthropic-Version", "2023-06-01")
+	msg := streamtest.Do(t, msgReq)
+	if msg.Status != http.StatusOK || !strings.Contains(string(msg.Body), `"model":"emulator.throttle-v1"`) || msg.Header.Get(streaming.ModelHeader) != "emulator.steady-v1" {
+		t.Errorf("Anthropic message: %d %s %s=%q; want the name asked for in the body and the fallback in the header", msg.Status, msg.Body, streaming.ModelHeader, msg.Header.Get(streaming.ModelHeader))
+	}
+
 	// Each request tried the throttled model once (no SDK retries before
 	// a fallback), then the fallback.
 	var models []string
 	for _, r := range waitIdle(t, gw.emu) {
 		models = append(models, r.ModelID)
 	}
-	want := "emulator.throttle-v1 emulator.steady-v1 emulator.throttle-v1 emulator.steady-v1"
-	if got := strings.Join(models, " "); got != want {
+	want := strings.Repeat("emulator.throttle-v1 emulator.steady-v1 ", 3)
+	if got := strings.Join(models, " ") + " "; got != want {
 		t.Errorf("the emulator saw %s; want %s", got, want)
 	}
 }

@@ -2,6 +2,7 @@ package streaming_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -20,7 +21,8 @@ func guardrailGateway(t *testing.T, mode string) *testGateway {
 // GUARDRAIL_VERSION set, every Converse and ConverseStream call carries the
 // guardrail, and a prompt with the blocked word ends with the guardrail's
 // message and stop reason guardrail_intervened on /stream, content_filter
-// on OpenAI's routes; the log line names the guardrail's action and
+// on Chat Completions, an incomplete response (content_filter) on
+// Responses, and refusal on Anthropic's Messages; the log line names the guardrail's action and
 // policy, never the content.
 func TestGuardrailBlocksInput(t *testing.T) {
 	t.Parallel()
@@ -58,9 +60,25 @@ func TestGuardrailBlocksInput(t *testing.T) {
 		t.Errorf("Converse log line %v; want the guardrail's action", line)
 	}
 
+	msgReq, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, gw.url+"/v1/messages",
+		strings.NewReader(`{"model":"emulator.steady-v1","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"`+prompt+`"}]}`))
+	msgReq.Header.Set("Content-Type", "application/json")
+	msgReq.Header.Set("Anthropic-Version", "2023-06-01")
+	if msg := streamtest.Do(t, msgReq); !strings.Contains(string(msg.Body), `"stop_reason":"refusal"`) {
+		t.Errorf("Anthropic stream: %s; want stop_reason refusal", msg.Body)
+	}
+	resp := streamtest.Post(t, t.Context(), gw.url+"/v1/responses", "", `{"model":"emulator.steady-v1","input":"`+prompt+`"}`)
+	var response struct {
+		Status            string
+		IncompleteDetails struct{ Reason string } `json:"incomplete_details"`
+	}
+	if json.Unmarshal(resp.Body, &response); response.Status != "incomplete" || response.IncompleteDetails.Reason != "content_filter" {
+		t.Errorf("Responses: %s; want incomplete for content_filter", resp.Body)
+	}
+
 	records := waitIdle(t, gw.emu)
-	if len(records) != 3 {
-		t.Fatalf("the emulator saw %d calls, want 3", len(records))
+	if len(records) != 5 {
+		t.Fatalf("the emulator saw %d calls, want 5", len(records))
 	}
 	for _, r := range records {
 		var body struct {
