@@ -436,9 +436,16 @@ func TestClientThatStopsReading(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
 	cfg.MaxTokens = 200_000
-	cfg.UpstreamIdleTimeout = 500 * time.Millisecond
+	cfg.UpstreamIdleTimeout = time.Second
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 100_000}, cfg, nil)
-	conn, err := net.Dial("tcp", strings.TrimPrefix(gw.url, "http://"))
+	// Served with small send buffers, so that the gateway's writes block
+	// within a few deltas: before that, on a busy machine, a pause of the
+	// emulator could pass for a silent upstream.
+	srv := httptest.NewUnstartedServer(gw.handler)
+	srv.Listener = smallSendBuffers{srv.Listener}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,11 +456,22 @@ func TestClientThatStopsReading(t *testing.T) {
 	fmt.Fprintf(conn, "POST /stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	// Read nothing. The request must end on its own, with its log line.
 	line := gw.logs.WaitFor(t, regexp.MustCompile(`"path":"/stream".*"clientAborted":true.*"cause":"(the client read nothing for [^"]*)"`), 30*time.Second)
-	if line[1] != "the client read nothing for 500ms" {
+	if line[1] != "the client read nothing for 1s" {
 		t.Errorf("cause %q", line[1])
 	}
 	records := waitIdle(t, gw.emu)
 	if len(records) != 1 || records[0].Outcome != "cancelled" || records[0].DeltasSent >= 200_000 {
 		t.Errorf("emulator records %+v; want the stream cancelled early", records)
 	}
+}
+
+// smallSendBuffers gives each accepted connection a small send buffer.
+type smallSendBuffers struct{ net.Listener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tcp, ok := c.(*net.TCPConn); ok {
+		_ = tcp.SetWriteBuffer(4096)
+	}
+	return c, err
 }
