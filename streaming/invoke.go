@@ -140,20 +140,11 @@ func (t rawStreamTaker) Do(r *http.Request) (*http.Response, error) {
 func (h *Handler) InvokeStream(w http.ResponseWriter, r *http.Request, inv *Invocation) {
 	rec := logOf(r)
 	rec.model, rec.format = inv.ModelID, "bedrock-eventstream"
-	if e := h.budgets.check(r.Context(), rec); e != nil {
-		writeError(w, rec, e)
-		return
-	}
-	ctx, cancel := context.WithCancelCause(r.Context())
-	defer cancel(nil)
-	stopLimits, ok := h.limits(r, cancel)
-	defer stopLimits()
+	ctx, cancel, done, ok := h.startStream(w, r, rec)
 	if !ok {
-		writeError(w, rec, deadlineError())
 		return
 	}
-	running := h.cancels.start(ctx, rec.requestID, rec.keyHash, cancel)
-	defer func() { running.finish(rec.cancelled) }()
+	defer done()
 
 	headers := time.AfterFunc(h.cfg.UpstreamHeaderTimeout, func() { cancel(errHeaderTimeout) })
 	var body io.ReadCloser
@@ -178,19 +169,9 @@ func (h *Handler) InvokeStream(w http.ResponseWriter, r *http.Request, inv *Invo
 		if body != nil {
 			_ = body.Close()
 		}
-		cause := context.Cause(ctx)
-		switch {
-		case r.Context().Err() != nil:
-			rec.clientAborted = true
-		case errors.Is(cause, errCancelled):
+		if h.failedBeforeTheStream(w, r, ctx, err) {
 			rec.cancelled, rec.stopReason = true, StopCancelled
 			beginEventStream(w)
-		case ctx.Err() != nil:
-			rec.cause = err.Error()
-			writeError(w, rec, preStreamError(cause, &h.cfg))
-		default:
-			rec.cause = err.Error()
-			writeError(w, rec, upstreamError(err))
 		}
 		return
 	}

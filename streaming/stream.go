@@ -24,6 +24,55 @@ var (
 	errClientStalled = errors.New("the client stopped reading")
 )
 
+// startStream readies a streaming call to Bedrock: the key's budget, a
+// context that cancelling cancels the call (on return, on client
+// disconnect, on a failed write, and for each of the gateway's own
+// reasons above, which the cause tells apart), the invocation deadline and
+// shutdown, and the registration a Stop finds it by. When it cannot start,
+// it has answered the client and ok is false; otherwise the caller runs
+// done when the stream is over.
+func (h *Handler) startStream(w http.ResponseWriter, r *http.Request, rec *RequestLog) (ctx context.Context, cancel context.CancelCauseFunc, done func(), ok bool) {
+	if e := h.budgets.check(r.Context(), rec); e != nil {
+		writeError(w, rec, e)
+		return nil, nil, nil, false
+	}
+	ctx, cancel = context.WithCancelCause(r.Context())
+	stopLimits, ok := h.limits(r, cancel)
+	if !ok {
+		stopLimits()
+		cancel(nil)
+		writeError(w, rec, deadlineError())
+		return nil, nil, nil, false
+	}
+	running := h.cancels.start(ctx, rec.requestID, rec.keyHash, cancel)
+	return ctx, cancel, func() {
+		running.finish(rec.cancelled)
+		stopLimits()
+		cancel(nil)
+	}, true
+}
+
+// failedBeforeTheStream answers a streaming call that Bedrock did not
+// take, with the error that fits why, and reports whether it was a Stop
+// that came first: the caller then ends an empty answer as a cancelled one.
+func (h *Handler) failedBeforeTheStream(w http.ResponseWriter, r *http.Request, ctx context.Context, err error) (stopped bool) {
+	rec := logOf(r)
+	cause := context.Cause(ctx)
+	switch {
+	case r.Context().Err() != nil:
+		rec.clientAborted = true
+	case errors.Is(cause, errCancelled):
+		return true
+	case ctx.Err() != nil:
+		rec.cause = err.Error()
+		writeError(w, rec, preStreamError(cause, &h.cfg))
+	default:
+		rec.cause = err.Error()
+		writeError(w, rec, upstreamError(err))
+	}
+	return false
+}
+
 // Encoding is how a dialect's streaming route writes the events of an
 // answer.
 type Encoding struct {
@@ -83,23 +132,11 @@ type stream struct {
 func (h *Handler) Relay(w http.ResponseWriter, r *http.Request, c *Call, enc Encoding) {
 	rec := logOf(r)
 	rec.model, rec.format = c.ModelID, enc.Format
-	if e := h.budgets.check(r.Context(), rec); e != nil {
-		writeError(w, rec, e)
-		return
-	}
-	// Cancelling ctx cancels the Bedrock call: on return, on client
-	// disconnect (r.Context ends), on a failed write, and for each of the
-	// reasons above, which the cause tells apart.
-	ctx, cancel := context.WithCancelCause(r.Context())
-	defer cancel(nil)
-	stopLimits, ok := h.limits(r, cancel)
-	defer stopLimits()
+	ctx, cancel, done, ok := h.startStream(w, r, rec)
 	if !ok {
-		writeError(w, rec, deadlineError())
 		return
 	}
-	running := h.cancels.start(ctx, rec.requestID, rec.keyHash, cancel)
-	defer func() { running.finish(rec.cancelled) }()
+	defer done()
 
 	var out *bedrockruntime.ConverseStreamOutput
 	var call *converseStream
@@ -124,21 +161,11 @@ func (h *Handler) Relay(w http.ResponseWriter, r *http.Request, c *Call, enc Enc
 		}
 	}()
 	if err != nil {
-		cause := context.Cause(ctx)
-		switch {
-		case r.Context().Err() != nil:
-			rec.clientAborted = true
-		case errors.Is(cause, errCancelled):
+		if h.failedBeforeTheStream(w, r, ctx, err) {
 			// Cancelled before Bedrock answered: the answer is empty,
 			// and ends as a cancelled one does.
 			s.begin(c, enc)
-			s.end(cause)
-		case ctx.Err() != nil:
-			rec.cause = err.Error()
-			writeError(w, rec, preStreamError(cause, &h.cfg))
-		default:
-			rec.cause = err.Error()
-			writeError(w, rec, upstreamError(err))
+			s.end(context.Cause(ctx))
 		}
 		return
 	}
