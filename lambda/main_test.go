@@ -137,26 +137,14 @@ func TestBannerCurlStreamsWordByWord(t *testing.T) {
 	if err := curl.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var text strings.Builder
-	var arrivals []time.Time
-	buf := make([]byte, 4096)
-	for {
-		n, err := out.Read(buf)
-		if n > 0 {
-			text.Write(buf[:n])
-			arrivals = append(arrivals, time.Now())
-		}
-		if err != nil {
-			break
-		}
-	}
+	text, arrivals := readPieces(out)
 	if err := curl.Wait(); err != nil {
 		t.Fatalf("curl failed: %v", err)
 	}
 	promptRE := regexp.MustCompile(`"prompt":"([^"]*)"`)
 	prompt := promptRE.FindStringSubmatch(command)[1]
 	deltas, _ := emulator.Answer("emulator.steady-v1", prompt, 0)
-	if got, want := text.String(), strings.Join(deltas, ""); got != want {
+	if got, want := text, strings.Join(deltas, ""); got != want {
 		t.Fatalf("curl printed %q, want the emulator's answer %q", got, want)
 	}
 	// 40 words a second: curl --no-buffer hands them over as they come.
@@ -165,6 +153,24 @@ func TestBannerCurlStreamsWordByWord(t *testing.T) {
 	}
 	if spread, want := arrivals[len(arrivals)-1].Sub(arrivals[0]), time.Duration(len(deltas)-1)*time.Second/40; spread < want/2 {
 		t.Errorf("curl's output spread over %v, want about %v", spread, want)
+	}
+}
+
+// readPieces reads r to its end and notes when each piece arrived, so a
+// test can tell output that was streamed from output that came in one burst.
+func readPieces(r io.Reader) (string, []time.Time) {
+	var text strings.Builder
+	var arrivals []time.Time
+	buf := make([]byte, 4096)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			text.Write(buf[:n])
+			arrivals = append(arrivals, time.Now())
+		}
+		if err != nil {
+			return text.String(), arrivals
+		}
 	}
 }
 

@@ -109,24 +109,12 @@ func TestReadmeOpenAISDK(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var text strings.Builder
-	var arrivals []time.Time
-	buf := make([]byte, 4096)
-	for {
-		n, err := out.Read(buf)
-		if n > 0 {
-			text.Write(buf[:n])
-			arrivals = append(arrivals, time.Now())
-		}
-		if err != nil {
-			break
-		}
-	}
+	text, arrivals := readPieces(out)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("node tour.mjs: %v\n%s", err, stderr.String())
 	}
 	want, _ := emulator.Answer(model[1], prompt[1], 0)
-	if got := text.String(); got != strings.Join(want, "") {
+	if got := text; got != strings.Join(want, "") {
 		t.Fatalf("the example printed %q, want the emulator's answer %q", got, strings.Join(want, ""))
 	}
 	// 40 words a second, each printed as its chunk arrives.
