@@ -26,7 +26,7 @@ func TestPromptCacheInEveryDialect(t *testing.T) {
 		return who + " " + strings.Repeat("You are a careful assistant who answers in plain words. ", 40)
 	}
 	post := func(path, body string, header http.Header) streamtest.Result {
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, gw.url+path, strings.NewReader(body))
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, gw.URL+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		for k, v := range header {
 			req.Header[k] = v
@@ -106,7 +106,7 @@ func TestPromptCacheInEveryDialect(t *testing.T) {
 		})
 	}
 	var withCache int
-	for _, line := range logLines(t, gw.logs) {
+	for _, line := range logLines(t, gw.Logs) {
 		if n, _ := line["cacheReadInputTokens"].(float64); n > 400 {
 			withCache++
 		}
@@ -118,7 +118,7 @@ func TestPromptCacheInEveryDialect(t *testing.T) {
 	// Off: the same calls never touch the cache.
 	plain := newTestGateway(t, emulator.Options{}, testConfig(), nil)
 	for range 2 {
-		res := streamtest.Post(t, t.Context(), plain.url+"/stream", "text/event-stream", `{"prompt":"hi","modelId":"emulator.fast-v1","system":`+quote(long("off"))+`}`)
+		res := streamtest.Post(t, t.Context(), plain.URL+"/stream", "text/event-stream", `{"prompt":"hi","modelId":"emulator.fast-v1","system":`+quote(long("off"))+`}`)
 		if body := string(res.Body); !strings.Contains(body, `"cacheReadInputTokens":0,"cacheWriteInputTokens":0`) {
 			t.Errorf("PROMPT_CACHE off: %s; want no cache reads or writes", body[max(0, len(body)-300):])
 		}

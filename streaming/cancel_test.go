@@ -136,22 +136,22 @@ func TestCancelStopsAStream(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ls := openStream(t, gw.url+tt.path, tt.body, tt.accept, nil)
-			status, body := cancelStream(t, gw.url+tt.cancelPath(ls.id), nil)
+			ls := openStream(t, gw.URL+tt.path, tt.body, tt.accept, nil)
+			status, body := cancelStream(t, gw.URL+tt.cancelPath(ls.id), nil)
 			if status != http.StatusAccepted || !strings.Contains(body, `"status":"cancelling"`) {
 				t.Errorf("cancel: %d %s; want 202 cancelling", status, body)
 			}
 			tt.check(t, ls.wait(t, 10*time.Second))
-			status, body = cancelStream(t, gw.url+tt.cancelPath(ls.id), nil)
+			status, body = cancelStream(t, gw.URL+tt.cancelPath(ls.id), nil)
 			if status != http.StatusAccepted || !strings.Contains(body, `"status":"cancelled"`) {
 				t.Errorf("second cancel: %d %s; want 202 cancelled", status, body)
 			}
-			if line := lastLog(t, gw.logs, tt.path); line["cancelled"] != true || line["stopReason"] != "cancelled" {
+			if line := lastLog(t, gw.Logs, tt.path); line["cancelled"] != true || line["stopReason"] != "cancelled" {
 				t.Errorf("log line %v; want cancelled true", line)
 			}
 		})
 	}
-	records := waitIdle(t, gw.emu)
+	records := waitIdle(t, gw.Emu)
 	if len(records) != len(tests) {
 		t.Errorf("the emulator saw %d calls, want %d", len(records), len(tests))
 	}
@@ -173,7 +173,7 @@ func TestCancelAnswers(t *testing.T) {
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 100}, cfg, nil)
 	withKey := func(k string) http.Header { return http.Header{"Authorization": {"Bearer " + k}} }
 
-	ls := openStream(t, gw.url+"/stream", `{"prompt":"x","modelId":"emulator.long-v1"}`, "text/event-stream", withKey(keyA))
+	ls := openStream(t, gw.URL+"/stream", `{"prompt":"x","modelId":"emulator.long-v1"}`, "text/event-stream", withKey(keyA))
 	tests := []struct {
 		name       string
 		path       string
@@ -188,26 +188,26 @@ func TestCancelAnswers(t *testing.T) {
 		{"malformed id", "/stream/bad%20id", withKey(keyA), 400, streaming.CodeInvalidRequest},
 	}
 	for _, tt := range tests {
-		status, body := cancelStream(t, gw.url+tt.path, tt.header)
+		status, body := cancelStream(t, gw.URL+tt.path, tt.header)
 		if status != tt.wantStatus || !strings.Contains(body, `"`+tt.wantCode+`"`) {
 			t.Errorf("%s: %d %s; want %d %s", tt.name, status, body, tt.wantStatus, tt.wantCode)
 		}
 	}
-	if status, _ := cancelStream(t, gw.url+"/stream/"+ls.id, http.Header{"X-Api-Key": {keyA}}); status != http.StatusAccepted {
+	if status, _ := cancelStream(t, gw.URL+"/stream/"+ls.id, http.Header{"X-Api-Key": {keyA}}); status != http.StatusAccepted {
 		t.Errorf("the key that started the stream: status %d, want 202", status)
 	}
 	ls.wait(t, 10*time.Second)
 
 	// A stream that finished by itself: 404, already finished.
 	res := streamtest.Do(t, func() *http.Request {
-		req, _ := http.NewRequest(http.MethodPost, gw.url+"/stream", strings.NewReader(`{"prompt":"x","modelId":"emulator.fast-v1"}`))
+		req, _ := http.NewRequest(http.MethodPost, gw.URL+"/stream", strings.NewReader(`{"prompt":"x","modelId":"emulator.fast-v1"}`))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+keyA)
 		return req
 	}())
 	id := res.Header.Get("X-Request-Id")
 	for range 2 {
-		status, body := cancelStream(t, gw.url+"/stream/"+id, withKey(keyA))
+		status, body := cancelStream(t, gw.URL+"/stream/"+id, withKey(keyA))
 		if status != http.StatusNotFound || !strings.Contains(body, "already finished") {
 			t.Errorf("finished stream: %d %s; want 404 already finished", status, body)
 		}

@@ -29,7 +29,7 @@ func TestFallbackBeforeTheFirstByte(t *testing.T) {
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, cfg, nil)
 	deltas, _ := emulator.Answer("emulator.steady-v1", "hello there", 0)
 
-	res := streamtest.Post(t, t.Context(), gw.url+"/stream", "text/event-stream", `{"prompt":"hello there","modelId":"emulator.throttle-v1"}`)
+	res := streamtest.Post(t, t.Context(), gw.URL+"/stream", "text/event-stream", `{"prompt":"hello there","modelId":"emulator.throttle-v1"}`)
 	events := streamtest.ParseSSE(t, res.Chunks)
 	if res.Status != http.StatusOK || len(events) == 0 || events[0].Name != "start" {
 		t.Fatalf("%d %s", res.Status, res.Body)
@@ -43,19 +43,19 @@ func TestFallbackBeforeTheFirstByte(t *testing.T) {
 	if got := res.Header.Get(streaming.ModelHeader); got != "emulator.steady-v1" {
 		t.Errorf("%s = %q; want emulator.steady-v1", streaming.ModelHeader, got)
 	}
-	line := lastLog(t, gw.logs, "/stream")
+	line := lastLog(t, gw.Logs, "/stream")
 	if line["model"] != "emulator.steady-v1" || line["requestedModel"] != "emulator.throttle-v1" || line["fallbacks"] != 1.0 {
 		t.Errorf("log line %v; want model steady, requestedModel throttle, 1 fallback", line)
 	}
 	checkEMF(t, line)
 
-	chat := streamtest.Post(t, t.Context(), gw.url+"/v1/chat/completions", "",
+	chat := streamtest.Post(t, t.Context(), gw.URL+"/v1/chat/completions", "",
 		`{"model":"emulator.throttle-v1","messages":[{"role":"user","content":"hello there"}]}`)
 	if chat.Status != http.StatusOK || !strings.Contains(string(chat.Body), `"model":"emulator.steady-v1"`) || chat.Header.Get(streaming.ModelHeader) != "emulator.steady-v1" {
 		t.Errorf("chat completion: %d %s %v; want the fallback's model", chat.Status, chat.Body, chat.Header)
 	}
 
-	msgReq, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, gw.url+"/v1/messages",
+	msgReq, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, gw.URL+"/v1/messages",
 		strings.NewReader(`{"model":"emulator.throttle-v1","max_tokens":50,"messages":[{"role":"user","content":"hello there"}]}`))
 	msgReq.Header.Set("Content-Type", "application/json")
 	msgReq.Header.Set("Anthropic-Version", "2023-06-01")
@@ -67,7 +67,7 @@ func TestFallbackBeforeTheFirstByte(t *testing.T) {
 	// Each request tried the throttled model once (no SDK retries before
 	// a fallback), then the fallback.
 	var models []string
-	for _, r := range waitIdle(t, gw.emu) {
+	for _, r := range waitIdle(t, gw.Emu) {
 		models = append(models, r.ModelID)
 	}
 	want := strings.Repeat("emulator.throttle-v1 emulator.steady-v1 ", 3)
@@ -87,16 +87,16 @@ func TestNoFallbackAfterTheFirstByte(t *testing.T) {
 		t.Fatal(err)
 	}
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, cfg, nil)
-	res := streamtest.Post(t, t.Context(), gw.url+"/stream", "text/event-stream", `{"prompt":"hello","modelId":"emulator.midstream-error-v1"}`)
+	res := streamtest.Post(t, t.Context(), gw.URL+"/stream", "text/event-stream", `{"prompt":"hello","modelId":"emulator.midstream-error-v1"}`)
 	events := streamtest.ParseSSE(t, res.Chunks)
 	if last := events[len(events)-1]; last.Name != "error" {
 		t.Errorf("last event %s %s; want the mid-stream error", last.Name, last.Data)
 	}
-	records := waitIdle(t, gw.emu)
+	records := waitIdle(t, gw.Emu)
 	if len(records) != 1 || records[0].ModelID != "emulator.midstream-error-v1" {
 		t.Errorf("the emulator saw %+v; want the one failing call and no fallback", records)
 	}
-	if line := gatewaytest.LastLog(t, gw.logs, "/stream"); line["fallbacks"] != nil {
+	if line := gatewaytest.LastLog(t, gw.Logs, "/stream"); line["fallbacks"] != nil {
 		t.Errorf("log line %v; want no fallback", line)
 	}
 }

@@ -29,23 +29,23 @@ func TestGuardrailBlocksInput(t *testing.T) {
 	gw := guardrailGateway(t, "sync")
 	const prompt = "tell me something forbidden"
 
-	res := streamtest.Post(t, t.Context(), gw.url+"/stream", "text/event-stream", `{"prompt":"`+prompt+`"}`)
+	res := streamtest.Post(t, t.Context(), gw.URL+"/stream", "text/event-stream", `{"prompt":"`+prompt+`"}`)
 	events := streamtest.ParseSSE(t, res.Chunks)
 	text, _ := streamtest.SSEText(t, events)
 	done := streamtest.DecodeJSON[doneData](t, events[len(events)-1].Data)
 	if text != emulator.GuardrailMessage || done.StopReason != streaming.StopGuardrail {
 		t.Errorf("/stream: %q, stop %q; want the guardrail's message and %s", text, done.StopReason, streaming.StopGuardrail)
 	}
-	if line := lastLog(t, gw.logs, "/stream"); line["guardrail"] != "intervened (input: word)" || line["stopReason"] != streaming.StopGuardrail {
+	if line := lastLog(t, gw.Logs, "/stream"); line["guardrail"] != "intervened (input: word)" || line["stopReason"] != streaming.StopGuardrail {
 		t.Errorf("log line %v; want the guardrail's action", line)
 	}
 
 	chat := `{"model":"emulator.steady-v1","messages":[{"role":"user","content":"` + prompt + `"}]`
-	streamed := streamtest.Post(t, t.Context(), gw.url+"/v1/chat/completions", "", chat+`,"stream":true}`)
+	streamed := streamtest.Post(t, t.Context(), gw.URL+"/v1/chat/completions", "", chat+`,"stream":true}`)
 	if !strings.Contains(string(streamed.Body), `"finish_reason":"content_filter"`) {
 		t.Errorf("chat stream: %s; want finish_reason content_filter", streamed.Body)
 	}
-	whole := streamtest.Post(t, t.Context(), gw.url+"/v1/chat/completions", "", chat+`}`)
+	whole := streamtest.Post(t, t.Context(), gw.URL+"/v1/chat/completions", "", chat+`}`)
 	var completion struct {
 		Choices []struct {
 			FinishReason string `json:"finish_reason"`
@@ -56,18 +56,18 @@ func TestGuardrailBlocksInput(t *testing.T) {
 		completion.Choices[0].FinishReason != "content_filter" || completion.Choices[0].Message.Content != emulator.GuardrailMessage {
 		t.Errorf("chat completion: %s; want content_filter and the guardrail's message", whole.Body)
 	}
-	if line := lastLog(t, gw.logs, "/v1/chat/completions"); line["guardrail"] != "intervened (input: word)" {
+	if line := lastLog(t, gw.Logs, "/v1/chat/completions"); line["guardrail"] != "intervened (input: word)" {
 		t.Errorf("Converse log line %v; want the guardrail's action", line)
 	}
 
-	msgReq, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, gw.url+"/v1/messages",
+	msgReq, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, gw.URL+"/v1/messages",
 		strings.NewReader(`{"model":"emulator.steady-v1","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"`+prompt+`"}]}`))
 	msgReq.Header.Set("Content-Type", "application/json")
 	msgReq.Header.Set("Anthropic-Version", "2023-06-01")
 	if msg := streamtest.Do(t, msgReq); !strings.Contains(string(msg.Body), `"stop_reason":"refusal"`) {
 		t.Errorf("Anthropic stream: %s; want stop_reason refusal", msg.Body)
 	}
-	resp := streamtest.Post(t, t.Context(), gw.url+"/v1/responses", "", `{"model":"emulator.steady-v1","input":"`+prompt+`"}`)
+	resp := streamtest.Post(t, t.Context(), gw.URL+"/v1/responses", "", `{"model":"emulator.steady-v1","input":"`+prompt+`"}`)
 	var response struct {
 		Status            string
 		IncompleteDetails struct{ Reason string } `json:"incomplete_details"`
@@ -76,7 +76,7 @@ func TestGuardrailBlocksInput(t *testing.T) {
 		t.Errorf("Responses: %s; want incomplete for content_filter", resp.Body)
 	}
 
-	records := waitIdle(t, gw.emu)
+	records := waitIdle(t, gw.Emu)
 	if len(records) != 5 {
 		t.Fatalf("the emulator saw %d calls, want 5", len(records))
 	}
@@ -96,7 +96,7 @@ func TestGuardrailBlocksInput(t *testing.T) {
 			}
 		}
 	}
-	if strings.Contains(gw.logs.String(), "forbidden") {
+	if strings.Contains(gw.Logs.String(), "forbidden") {
 		t.Errorf("the guardrail's match appears in the logs")
 	}
 }
@@ -123,7 +123,7 @@ func TestGuardrailBlocksOutput(t *testing.T) {
 		t.Run(tt.mode, func(t *testing.T) {
 			t.Parallel()
 			gw := guardrailGateway(t, tt.mode)
-			res := streamtest.Post(t, t.Context(), gw.url+"/v1/chat/completions", "", body)
+			res := streamtest.Post(t, t.Context(), gw.URL+"/v1/chat/completions", "", body)
 			var text strings.Builder
 			for _, ev := range streamtest.ParseSSE(t, res.Chunks) {
 				var chunk struct {
@@ -140,7 +140,7 @@ func TestGuardrailBlocksOutput(t *testing.T) {
 			if strings.Contains(got, "forbidden") != tt.wantWord || strings.HasSuffix(got, emulator.GuardrailMessage) != tt.wantMsgAt {
 				t.Errorf("text %q; want the word sent: %v, ending with the guardrail's message: %v", got, tt.wantWord, tt.wantMsgAt)
 			}
-			if line := lastLog(t, gw.logs, "/v1/chat/completions"); line["guardrail"] != "intervened (output: word)" {
+			if line := lastLog(t, gw.Logs, "/v1/chat/completions"); line["guardrail"] != "intervened (output: word)" {
 				t.Errorf("log line %v; want the guardrail's action on the output", line)
 			}
 		})

@@ -29,7 +29,7 @@ func TestStalledBodyTimesOut(t *testing.T) {
 	cfg := testConfig()
 	cfg.BodyReadTimeout = 300 * time.Millisecond
 	gw := newTestGateway(t, emulator.Options{}, cfg, nil)
-	conn, err := net.Dial("tcp", strings.TrimPrefix(gw.url, "http://"))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(gw.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestStalledBodyTimesOut(t *testing.T) {
 	if _, err := io.ReadAll(conn); err != nil {
 		t.Errorf("the connection was not closed after the 408: %v", err)
 	}
-	if n := len(gw.emu.Records()); n != 0 {
+	if n := len(gw.Emu.Records()); n != 0 {
 		t.Errorf("the emulator saw %d calls", n)
 	}
 }
@@ -93,17 +93,17 @@ func TestUpstreamSilentMidStream(t *testing.T) {
 	gw := newTestGateway(t, emulator.Options{SlowStart: time.Minute}, cfg, nil)
 	body := `{"prompt":"hello","modelId":"emulator.slow-start-v1"}`
 
-	res := streamtest.Post(t, t.Context(), gw.url+"/stream", "text/event-stream", body)
+	res := streamtest.Post(t, t.Context(), gw.URL+"/stream", "text/event-stream", body)
 	events := streamtest.ParseSSE(t, res.Chunks)
 	last := events[len(events)-1]
 	if res.Status != http.StatusOK || last.Name != "error" || !strings.Contains(last.Data, `"code":"upstream_timeout"`) {
 		t.Errorf("status %d, last event %+v; want an upstream_timeout error event", res.Status, last)
 	}
-	text := streamtest.Post(t, t.Context(), gw.url+"/stream", "", body)
+	text := streamtest.Post(t, t.Context(), gw.URL+"/stream", "", body)
 	if text.ReadErr == nil {
 		t.Errorf("text stream ended cleanly (%q); want an aborted body", text.Body)
 	}
-	records := waitIdle(t, gw.emu)
+	records := waitIdle(t, gw.Emu)
 	if len(records) != 2 {
 		t.Errorf("the emulator saw %d calls, want 2", len(records))
 	}
@@ -229,12 +229,12 @@ func TestNoEchoOfHugeInput(t *testing.T) {
 		{"/generate", `{"input":"a","modelId":"` + huge + `"}`},
 	}
 	for _, tt := range tests {
-		res := streamtest.Post(t, t.Context(), gw.url+tt.path, "", tt.body)
+		res := streamtest.Post(t, t.Context(), gw.URL+tt.path, "", tt.body)
 		if res.Status < 400 || len(res.Body) > 4096 {
 			t.Errorf("%s %.60s…: status %d, %d-byte answer; want a 4xx of at most 4 KiB", tt.path, tt.body, res.Status, len(res.Body))
 		}
 	}
-	if n := len(gw.emu.Records()); n != 0 {
+	if n := len(gw.Emu.Records()); n != 0 {
 		t.Errorf("the emulator saw %d calls", n)
 	}
 }
@@ -246,7 +246,7 @@ func TestPathsAreNotRedirected(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{}, testConfig(), nil)
 	for _, path := range []string{"//stream", "/x/../stream", "/stream/.", "/./stream"} {
-		req, _ := http.NewRequest(http.MethodPost, gw.url+"/", strings.NewReader(`{"prompt":"a"}`))
+		req, _ := http.NewRequest(http.MethodPost, gw.URL+"/", strings.NewReader(`{"prompt":"a"}`))
 		req.URL.Path = path // as sent, not cleaned by the client
 		req.Header.Set("Content-Type", "application/json")
 		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -259,21 +259,21 @@ func TestPathsAreNotRedirected(t *testing.T) {
 		if e := errorOf(t, body); resp.StatusCode != http.StatusNotFound || e.Code != streaming.CodeNotFound {
 			t.Errorf("POST %s: status %d, error %+v; want 404 not_found", path, resp.StatusCode, e)
 		}
-		if line := lastLog(t, gw.logs, path); line["status"] != 404.0 {
+		if line := lastLog(t, gw.Logs, path); line["status"] != 404.0 {
 			t.Errorf("POST %s: logged status %v, want 404", path, line["status"])
 		}
 	}
 	long := "/" + strings.Repeat("a", 9000)
-	res := streamtest.Post(t, t.Context(), gw.url+long, "", `{"prompt":"a"}`)
+	res := streamtest.Post(t, t.Context(), gw.URL+long, "", `{"prompt":"a"}`)
 	if e := errorOf(t, res.Body); res.Status != http.StatusRequestURITooLong || e.Code != streaming.CodeURITooLong {
 		t.Errorf("9 KB path: status %d, error %+v; want 414 uri_too_long", res.Status, e)
 	}
-	for _, line := range logLines(t, gw.logs) {
+	for _, line := range logLines(t, gw.Logs) {
 		if p, _ := line["path"].(string); len(p) > 300 {
 			t.Errorf("a log line holds a %d-byte path", len(p))
 		}
 	}
-	if n := len(gw.emu.Records()); n != 0 {
+	if n := len(gw.Emu.Records()); n != 0 {
 		t.Errorf("the emulator saw %d calls", n)
 	}
 }
@@ -286,7 +286,7 @@ func TestHTTP10TextFailureResetsTheConnection(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, testConfig(), nil)
 	send := func(model string) ([]byte, error) {
-		conn, err := net.Dial("tcp", strings.TrimPrefix(gw.url, "http://"))
+		conn, err := net.Dial("tcp", strings.TrimPrefix(gw.URL, "http://"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -317,7 +317,7 @@ func TestNoKeepAliveWhileDeltasFlow(t *testing.T) {
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 50}, cfg, nil) // a delta every 20 ms
 	// An answer of 90 deltas or more: longer than three heartbeats.
 	prompt := longAnswerPrompt(t, 90)
-	res := streamtest.Post(t, t.Context(), gw.url+"/stream", "text/event-stream", `{"prompt":"`+prompt+`"}`)
+	res := streamtest.Post(t, t.Context(), gw.URL+"/stream", "text/event-stream", `{"prompt":"`+prompt+`"}`)
 	events := streamtest.ParseSSE(t, res.Chunks)
 	for i, ev := range events {
 		if ev.Name != ":" || i == 0 {
@@ -367,7 +367,7 @@ func TestDuplicateAndCaseVariantKeys(t *testing.T) {
 		{"/stream", `{"prompt":"a","maxTokens":2,"tools":[{"name":"t","inputSchema":{"type":"object","properties":{"Prompt":{"type":"string"},"prompt":{"type":"string"}}}}]}`, 200, ""},
 	}
 	for _, tt := range tests {
-		res := streamtest.Post(t, t.Context(), gw.url+tt.path, "", tt.body)
+		res := streamtest.Post(t, t.Context(), gw.URL+tt.path, "", tt.body)
 		var msg string
 		if res.Status >= 400 {
 			msg = errorOf(t, res.Body).Message
@@ -379,7 +379,7 @@ func TestDuplicateAndCaseVariantKeys(t *testing.T) {
 			t.Errorf("%s: body %s, want code invalid_json", tt.body, res.Body)
 		}
 	}
-	if n := len(waitIdle(t, gw.emu)); n != 2 {
+	if n := len(waitIdle(t, gw.Emu)); n != 2 {
 		t.Errorf("the emulator saw %d calls, want 2 (the accepted requests only)", n)
 	}
 }
@@ -408,13 +408,13 @@ func TestCORSRefusalsAreLogged(t *testing.T) {
 			gw := newTestGateway(t, emulator.Options{}, cfg, nil)
 			origin := tt.origin
 			if origin == "SAME" {
-				origin = gw.url
+				origin = gw.URL
 			}
-			req, _ := http.NewRequest(http.MethodOptions, gw.url+"/stream", nil)
+			req, _ := http.NewRequest(http.MethodOptions, gw.URL+"/stream", nil)
 			req.Header.Set("Origin", origin)
 			req.Header.Set("Access-Control-Request-Method", "POST")
 			res := streamtest.Do(t, req)
-			line := lastLog(t, gw.logs, "/stream")
+			line := lastLog(t, gw.Logs, "/stream")
 			if got, _ := line["cors"].(string); got != tt.wantCORS {
 				t.Errorf("log cors %q, want %q", got, tt.wantCORS)
 			}
@@ -441,7 +441,7 @@ func TestClientThatStopsReading(t *testing.T) {
 	// Served with small send buffers, so that the gateway's writes block
 	// within a few deltas: before that, on a busy machine, a pause of the
 	// emulator could pass for a silent upstream.
-	srv := httptest.NewUnstartedServer(gw.handler)
+	srv := httptest.NewUnstartedServer(gw.Handler)
 	srv.Listener = smallSendBuffers{srv.Listener}
 	srv.Start()
 	t.Cleanup(srv.Close)
@@ -455,11 +455,11 @@ func TestClientThatStopsReading(t *testing.T) {
 	body := `{"prompt":"x","modelId":"emulator.timestamp-v1","maxTokens":200000}`
 	fmt.Fprintf(conn, "POST /stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	// Read nothing. The request must end on its own, with its log line.
-	line := gw.logs.WaitFor(t, regexp.MustCompile(`"path":"/stream".*"clientAborted":true.*"cause":"(the client read nothing for [^"]*)"`), 30*time.Second)
+	line := gw.Logs.WaitFor(t, regexp.MustCompile(`"path":"/stream".*"clientAborted":true.*"cause":"(the client read nothing for [^"]*)"`), 30*time.Second)
 	if line[1] != "the client read nothing for 1s" {
 		t.Errorf("cause %q", line[1])
 	}
-	records := waitIdle(t, gw.emu)
+	records := waitIdle(t, gw.Emu)
 	if len(records) != 1 || records[0].Outcome != "cancelled" || records[0].DeltasSent >= 200_000 {
 		t.Errorf("emulator records %+v; want the stream cancelled early", records)
 	}

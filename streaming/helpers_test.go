@@ -21,12 +21,7 @@ import (
 
 // testGateway is the whole gateway served over real HTTP in front of the
 // real SDK client and the Bedrock emulator.
-type testGateway struct {
-	emu     *emulator.Emulator
-	handler *streaming.Handler
-	url     string
-	logs    *streamtest.Buffer
-}
+type testGateway = gatewaytest.Gateway
 
 func testConfig() streaming.Config { return gatewaytest.Config() }
 
@@ -38,8 +33,7 @@ func newBedrockClient(endpoint string) *bedrockruntime.Client {
 // set, wraps the gateway's handler (to give requests a deadline, say).
 func newTestGateway(t *testing.T, opts emulator.Options, cfg streaming.Config, wrap func(http.Handler) http.Handler) *testGateway {
 	t.Helper()
-	g := gatewaytest.Start(t, opts, cfg, wrap, gateway.Dialects()...)
-	return &testGateway{emu: g.Emu, handler: g.Handler, url: g.URL, logs: g.Logs}
+	return gatewaytest.Start(t, opts, cfg, wrap, gateway.Dialects()...)
 }
 
 // gatewayTo serves the gateway in front of an arbitrary upstream URL.

@@ -71,9 +71,9 @@ func TestStreamsEachFormat(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.format, func(t *testing.T) {
 			t.Parallel()
-			res := streamtest.Post(t, t.Context(), gw.url+"/stream", tt.accept, body)
+			res := streamtest.Post(t, t.Context(), gw.URL+"/stream", tt.accept, body)
 			if res.Status != http.StatusOK || res.ReadErr != nil {
-				t.Fatalf("status %d, read error %v, body %q\nlogs: %s", res.Status, res.ReadErr, res.Body, gw.logs)
+				t.Fatalf("status %d, read error %v, body %q\nlogs: %s", res.Status, res.ReadErr, res.Body, gw.Logs)
 			}
 			for header, want := range map[string]string{"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Content-Encoding": ""} {
 				if got := res.Header.Get(header); got != want {
@@ -135,7 +135,7 @@ func TestDoneEventAndMaxTokens(t *testing.T) {
 			if tt.maxTokens != "" {
 				body += `, "maxTokens": ` + tt.maxTokens
 			}
-			res := streamtest.Post(t, t.Context(), gw.url+"/stream?format=sse", "", body+"}")
+			res := streamtest.Post(t, t.Context(), gw.URL+"/stream?format=sse", "", body+"}")
 			events := streamtest.ParseSSE(t, res.Chunks)
 			if len(events) < 2 || events[0].Name != "start" || events[len(events)-1].Name != "done" {
 				t.Fatalf("want start ... done, got %+v", events)
@@ -165,7 +165,7 @@ func TestDoneEventAndMaxTokens(t *testing.T) {
 		t.Parallel()
 		uncapped := newTestGateway(t, emulator.Options{}, testConfig(), nil)
 		deltas, stop := emulator.Answer("emulator.fast-v1", "Hi", 0)
-		res := streamtest.Post(t, t.Context(), uncapped.url+"/stream", "text/event-stream", `{"prompt":"Hi","modelId":"emulator.fast-v1"}`)
+		res := streamtest.Post(t, t.Context(), uncapped.URL+"/stream", "text/event-stream", `{"prompt":"Hi","modelId":"emulator.fast-v1"}`)
 		events := streamtest.ParseSSE(t, res.Chunks)
 		done := streamtest.DecodeJSON[doneData](t, events[len(events)-1].Data)
 		if stop != "end_turn" || done.StopReason != "end_turn" || done.Usage.OutputTokens != len(deltas) {
@@ -177,12 +177,12 @@ func TestDoneEventAndMaxTokens(t *testing.T) {
 func TestHealthzMakesNoUpstreamCall(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{}, testConfig(), nil)
-	req, _ := http.NewRequest(http.MethodGet, gw.url+"/healthz", nil)
+	req, _ := http.NewRequest(http.MethodGet, gw.URL+"/healthz", nil)
 	res := streamtest.Do(t, req)
 	if res.Status != http.StatusOK || strings.TrimSpace(string(res.Body)) != `{"status":"ok"}` {
 		t.Errorf("healthz = %d %q", res.Status, res.Body)
 	}
-	if n := len(gw.emu.Records()); n != 0 {
+	if n := len(gw.Emu.Records()); n != 0 {
 		t.Errorf("healthz made %d upstream calls", n)
 	}
 }
@@ -192,7 +192,7 @@ func TestHealthzMakesNoUpstreamCall(t *testing.T) {
 func TestThrottled(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{}, testConfig(), nil)
-	res := streamtest.Post(t, t.Context(), gw.url+"/stream", "text/event-stream", `{"prompt":"hello","modelId":"emulator.throttle-v1"}`)
+	res := streamtest.Post(t, t.Context(), gw.URL+"/stream", "text/event-stream", `{"prompt":"hello","modelId":"emulator.throttle-v1"}`)
 	if res.Status != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("status %d Retry-After %q, want 429 with Retry-After", res.Status, res.Header.Get("Retry-After"))
 	}
@@ -200,7 +200,7 @@ func TestThrottled(t *testing.T) {
 	if e.Code != streaming.CodeThrottled || !e.Retryable {
 		t.Errorf("error = %+v", e)
 	}
-	if n := len(waitIdle(t, gw.emu)); n != 3 {
+	if n := len(waitIdle(t, gw.Emu)); n != 3 {
 		t.Errorf("emulator saw %d requests, want 3 (the SDK's standard retryer)", n)
 	}
 }
@@ -219,7 +219,7 @@ func TestFailuresAfterTheFirstByte(t *testing.T) {
 		body := `{"prompt":"tell me","modelId":"` + model + `"}`
 		t.Run(model+"/sse", func(t *testing.T) {
 			t.Parallel()
-			res := streamtest.Post(t, t.Context(), gw.url+"/stream", "text/event-stream", body)
+			res := streamtest.Post(t, t.Context(), gw.URL+"/stream", "text/event-stream", body)
 			events := streamtest.ParseSSE(t, res.Chunks)
 			last := events[len(events)-1]
 			if last.Name != "error" || events[len(events)-2].Name != "delta" {
@@ -236,7 +236,7 @@ func TestFailuresAfterTheFirstByte(t *testing.T) {
 		})
 		t.Run(model+"/ndjson", func(t *testing.T) {
 			t.Parallel()
-			res := streamtest.Post(t, t.Context(), gw.url+"/stream", "application/x-ndjson", body)
+			res := streamtest.Post(t, t.Context(), gw.URL+"/stream", "application/x-ndjson", body)
 			lines := streamtest.ParseNDJSON(t, res.Chunks)
 			if last := lines[len(lines)-1].Fields; last["type"] != "error" || last["code"] != wantCode {
 				t.Errorf("last line = %v, want an error with code %s", last, wantCode)
@@ -244,7 +244,7 @@ func TestFailuresAfterTheFirstByte(t *testing.T) {
 		})
 		t.Run(model+"/text", func(t *testing.T) {
 			t.Parallel()
-			res := streamtest.Post(t, t.Context(), gw.url+"/stream", "", body)
+			res := streamtest.Post(t, t.Context(), gw.URL+"/stream", "", body)
 			if res.Status != http.StatusOK || len(res.Body) == 0 {
 				t.Fatalf("status %d body %q, want a started answer", res.Status, res.Body)
 			}
@@ -254,9 +254,9 @@ func TestFailuresAfterTheFirstByte(t *testing.T) {
 		})
 	}
 	t.Cleanup(func() { // after the parallel subtests
-		waitIdle(t, gw.emu)
+		waitIdle(t, gw.Emu)
 		aborted := 0
-		for _, l := range logLines(t, gw.logs) {
+		for _, l := range logLines(t, gw.Logs) {
 			if l["responseAborted"] == true {
 				aborted++
 			}
@@ -277,7 +277,7 @@ func TestKeepAliveBeforeFirstToken(t *testing.T) {
 	for _, format := range []string{"sse", "ndjson"} {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
-			res := streamtest.Post(t, t.Context(), gw.url+"/stream?format="+format, "", `{"prompt":"think first","modelId":"emulator.slow-start-v1"}`)
+			res := streamtest.Post(t, t.Context(), gw.URL+"/stream?format="+format, "", `{"prompt":"think first","modelId":"emulator.slow-start-v1"}`)
 			var kinds []string
 			if format == "sse" {
 				for _, ev := range streamtest.ParseSSE(t, res.Chunks) {
@@ -312,7 +312,7 @@ func TestClientDisconnectCancelsBedrock(t *testing.T) {
 	const prompt = "a long story please"
 	full, _ := emulator.Answer("emulator.steady-v1", prompt, 0)
 	ctx, cancel := context.WithCancel(t.Context())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, gw.url+"/stream", strings.NewReader(`{"prompt":"`+prompt+`"}`))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, gw.URL+"/stream", strings.NewReader(`{"prompt":"`+prompt+`"}`))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -324,14 +324,14 @@ func TestClientDisconnectCancelsBedrock(t *testing.T) {
 	}
 	cancel()
 	resp.Body.Close()
-	records := waitIdle(t, gw.emu)
+	records := waitIdle(t, gw.Emu)
 	if len(records) != 1 || records[0].Outcome != "cancelled" || records[0].DeltasSent >= len(full) {
 		t.Fatalf("emulator records = %+v, want one cancelled call with fewer than %d deltas", records, len(full))
 	}
 	if took := records[0].End.Sub(records[0].Start); took > time.Duration(len(full))*time.Second/50 {
 		t.Errorf("the upstream call lasted %v, as long as the whole answer", took)
 	}
-	gw.logs.WaitFor(t, regexp.MustCompile(`"clientAborted":true`), 5*time.Second)
+	gw.Logs.WaitFor(t, regexp.MustCompile(`"clientAborted":true`), 5*time.Second)
 }
 
 // TestDeadlineEndsStreamEarly checks that a stream whose request has a
@@ -354,7 +354,7 @@ func TestDeadlineEndsStreamEarly(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
 			start := time.Now()
-			res := streamtest.Post(t, t.Context(), gw.url+"/stream?format="+format, "", `{"prompt":"a long answer please","modelId":"emulator.long-v1"}`)
+			res := streamtest.Post(t, t.Context(), gw.URL+"/stream?format="+format, "", `{"prompt":"a long answer please","modelId":"emulator.long-v1"}`)
 			took := time.Since(start)
 			if took >= budget {
 				t.Errorf("stream lasted %v, past the %v deadline", took, budget)
@@ -381,8 +381,8 @@ func TestCloseEndsStreamsWithAnError(t *testing.T) {
 	// Close once the stream has begun (its first byte is in): a Close
 	// after a fixed 300 ms came, on a loaded machine, before the request
 	// did, and the answer was a 503 before any stream.
-	ls := openStream(t, gw.url+"/stream", `{"prompt":"long","modelId":"emulator.long-v1"}`, "text/event-stream", nil)
-	gw.handler.Close()
+	ls := openStream(t, gw.URL+"/stream", `{"prompt":"long","modelId":"emulator.long-v1"}`, "text/event-stream", nil)
+	gw.Handler.Close()
 	res := ls.wait(t, 30*time.Second)
 	events := streamtest.ParseSSE(t, res.Chunks)
 	last := events[len(events)-1]
@@ -397,20 +397,20 @@ func TestLogLine(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, testConfig(), nil)
 	const prompt = "zebra-quartz-secret-prompt"
-	res := streamtest.Post(t, t.Context(), gw.url+"/stream", "", `{"prompt":"`+prompt+`","maxTokens":12}`)
+	res := streamtest.Post(t, t.Context(), gw.URL+"/stream", "", `{"prompt":"`+prompt+`","maxTokens":12}`)
 	if res.ReadErr != nil {
 		t.Fatal(res.ReadErr)
 	}
-	streamtest.Post(t, t.Context(), gw.url+"/stream", "", `{"prompt":"`+prompt+`","temperature":7}`)
-	waitIdle(t, gw.emu)
-	logs := gw.logs.String()
+	streamtest.Post(t, t.Context(), gw.URL+"/stream", "", `{"prompt":"`+prompt+`","temperature":7}`)
+	waitIdle(t, gw.Emu)
+	logs := gw.Logs.String()
 	if strings.Contains(logs, prompt) {
 		t.Errorf("the prompt appears in the logs:\n%s", logs)
 	}
 	if answer := strings.TrimSpace(string(res.Body)); strings.Contains(logs, answer) {
 		t.Errorf("the answer appears in the logs")
 	}
-	lines := logLines(t, gw.logs)
+	lines := logLines(t, gw.Logs)
 	if len(lines) != 2 {
 		t.Fatalf("want 2 log lines, got %d:\n%s", len(lines), logs)
 	}
@@ -498,7 +498,7 @@ func TestCORS(t *testing.T) {
 		{"https://evil.example", ""},
 	}
 	for _, tt := range tests {
-		req, _ := http.NewRequest(http.MethodOptions, gw.url+"/stream", nil)
+		req, _ := http.NewRequest(http.MethodOptions, gw.URL+"/stream", nil)
 		req.Header.Set("Origin", tt.origin)
 		req.Header.Set("Access-Control-Request-Method", "POST")
 		res := streamtest.Do(t, req)
@@ -509,7 +509,7 @@ func TestCORS(t *testing.T) {
 			t.Errorf("preflight allows methods %q", res.Header.Get("Access-Control-Allow-Methods"))
 		}
 	}
-	if n := len(gw.emu.Records()); n != 0 {
+	if n := len(gw.Emu.Records()); n != 0 {
 		t.Errorf("preflights made %d upstream calls", n)
 	}
 }
@@ -527,7 +527,7 @@ func TestConcurrentStreamsKeepTheirOwnText(t *testing.T) {
 		go func() {
 			prompt := "concurrent prompt number " + strings.Repeat("x", i)
 			want, _ := emulator.Answer("emulator.steady-v1", prompt, 0)
-			req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, gw.url+"/stream", strings.NewReader(`{"prompt":"`+prompt+`"}`))
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, gw.URL+"/stream", strings.NewReader(`{"prompt":"`+prompt+`"}`))
 			req.Header.Set("Content-Type", "application/json")
 			// Not streamtest.Post: t.Fatal must not run outside the test's
 			// goroutine, where it would hang the test instead of failing it.

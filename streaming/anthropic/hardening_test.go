@@ -56,8 +56,8 @@ func TestUpstreamFailsMidStream(t *testing.T) {
 	cut := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, gatewaytest.Config())
 	for _, tc := range []struct{ name, url, model, typ string }{
 		{"upstream stalls", stalled.URL, "emulator.fast-v1", "api_error"},
-		{"stream cut in a frame", cut.url, "emulator.truncated-v1", "api_error"},
-		{"model fails", cut.url, "emulator.midstream-error-v1", "api_error"},
+		{"stream cut in a frame", cut.URL, "emulator.truncated-v1", "api_error"},
+		{"model fails", cut.URL, "emulator.midstream-error-v1", "api_error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -82,7 +82,7 @@ func TestPingInSilence(t *testing.T) {
 	cfg := gatewaytest.Config()
 	cfg.Heartbeat = 100 * time.Millisecond
 	gw := newTestGateway(t, emulator.Options{SlowStart: 600 * time.Millisecond, TokensPerSecond: 1000}, cfg)
-	_, body := post(t, gw.url+"/v1/messages", streamReq("emulator.slow-start-v1"), nil)
+	_, body := post(t, gw.URL+"/v1/messages", streamReq("emulator.slow-start-v1"), nil)
 	names, data := sseEvents(t, string(body))
 	pings := 0
 	for i, n := range names {
@@ -104,7 +104,7 @@ func TestClientGoesAway(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 20}, gatewaytest.Config())
 	ctx, cancel := context.WithCancel(t.Context())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, gw.url+"/v1/messages", strings.NewReader(streamReq("emulator.long-v1")))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, gw.URL+"/v1/messages", strings.NewReader(streamReq("emulator.long-v1")))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -122,11 +122,11 @@ func TestClientGoesAway(t *testing.T) {
 	}
 	cancel()
 	resp.Body.Close()
-	records := gatewaytest.WaitIdle(t, gw.emu)
+	records := gatewaytest.WaitIdle(t, gw.Emu)
 	if records[0].Outcome != "cancelled" || records[0].DeltasSent > 20 {
 		t.Errorf("Bedrock's call %+v; want it cancelled soon after the client left", records[0])
 	}
-	line := gatewaytest.LastLog(t, gw.logs, "/v1/messages")
+	line := gatewaytest.LastLog(t, gw.Logs, "/v1/messages")
 	if line["clientAborted"] != true {
 		t.Errorf("log line %v", line)
 	}
@@ -141,7 +141,7 @@ func TestSlowAndHugeBodies(t *testing.T) {
 	cfg.MaxBodyBytes = 64 << 10
 	gw := newTestGateway(t, emulator.Options{}, cfg)
 
-	conn, err := net.Dial("tcp", strings.TrimPrefix(gw.url, "http://"))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(gw.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,20 +157,20 @@ func TestSlowAndHugeBodies(t *testing.T) {
 		t.Errorf("stalled body: %d %s", resp.StatusCode, b)
 	}
 
-	big, body := post(t, gw.url+"/v1/messages", `{"model":"emulator.fast-v1","max_tokens":1,"messages":[{"role":"user","content":"`+strings.Repeat("x", 100<<10)+`"}]}`, nil)
+	big, body := post(t, gw.URL+"/v1/messages", `{"model":"emulator.fast-v1","max_tokens":1,"messages":[{"role":"user","content":"`+strings.Repeat("x", 100<<10)+`"}]}`, nil)
 	if big.StatusCode != 413 || !strings.Contains(string(body), "request_too_large") {
 		t.Errorf("huge body: %d %s", big.StatusCode, body)
 	}
 	digits := strings.Repeat("9", 5000)
-	huge, body := post(t, gw.url+"/v1/messages", `{"model":"emulator.fast-v1","max_tokens":`+digits+`,"messages":[{"role":"user","content":"hi"}]}`, nil)
+	huge, body := post(t, gw.URL+"/v1/messages", `{"model":"emulator.fast-v1","max_tokens":`+digits+`,"messages":[{"role":"user","content":"hi"}]}`, nil)
 	if huge.StatusCode != 400 || strings.Contains(string(body), "99999") || len(body) > 1000 {
 		t.Errorf("huge number: %d %s", huge.StatusCode, body)
 	}
-	deep, body := post(t, gw.url+"/v1/messages", `{"model":"emulator.fast-v1","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"hi","citations":`+strings.Repeat("[", 10000)+strings.Repeat("]", 10000)+`}]}]}`, nil)
+	deep, body := post(t, gw.URL+"/v1/messages", `{"model":"emulator.fast-v1","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"hi","citations":`+strings.Repeat("[", 10000)+strings.Repeat("]", 10000)+`}]}]}`, nil)
 	if deep.StatusCode != 400 {
 		t.Errorf("deep nesting: %d %s", deep.StatusCode, body)
 	}
-	if records := gatewaytest.WaitIdle(t, gw.emu); len(records) != 0 {
+	if records := gatewaytest.WaitIdle(t, gw.Emu); len(records) != 0 {
 		t.Errorf("%d calls reached Bedrock", len(records))
 	}
 }
@@ -182,7 +182,7 @@ func TestBrowserPreflight(t *testing.T) {
 	cfg := gatewaytest.Config()
 	cfg.CORSAllowOrigins = []string{"https://chat.example.com"}
 	gw := newTestGateway(t, emulator.Options{}, cfg)
-	req, _ := http.NewRequest(http.MethodOptions, gw.url+"/v1/messages", nil)
+	req, _ := http.NewRequest(http.MethodOptions, gw.URL+"/v1/messages", nil)
 	req.Header.Set("Origin", "https://chat.example.com")
 	req.Header.Set("Access-Control-Request-Method", "POST")
 	res := streamtest.Do(t, req)
@@ -193,7 +193,7 @@ func TestBrowserPreflight(t *testing.T) {
 			t.Errorf("preflight does not allow %s: %q", h, allowed)
 		}
 	}
-	resp, _ := post(t, gw.url+"/v1/messages", `{}`, map[string]string{"Origin": "https://chat.example.com"})
+	resp, _ := post(t, gw.URL+"/v1/messages", `{}`, map[string]string{"Origin": "https://chat.example.com"})
 	if !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "Request-Id") {
 		t.Errorf("expose headers %q", resp.Header.Get("Access-Control-Expose-Headers"))
 	}

@@ -18,17 +18,12 @@ import (
 	"github.com/streamgate/streamgate/streaming"
 	"github.com/streamgate/streamgate/streaming/emulator"
 	"github.com/streamgate/streamgate/streaming/gatewaytest"
-	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
 // testGateway is this dialect alone on the core (with the cancel route of
 // the native protocol, DELETE /stream/{id}, registered by hand), served
 // over real HTTP in front of the real SDK client and the emulator.
-type testGateway struct {
-	emu  *emulator.Emulator
-	url  string
-	logs *streamtest.Buffer
-}
+type testGateway = gatewaytest.Gateway
 
 func cancelRoute(h *streaming.Handler) {
 	h.Route("/stream/{requestId}", streaming.Methods{"DELETE": func(w http.ResponseWriter, r *http.Request) {
@@ -38,8 +33,7 @@ func cancelRoute(h *streaming.Handler) {
 
 func newTestGateway(t *testing.T, opts emulator.Options, cfg streaming.Config) *testGateway {
 	t.Helper()
-	g := gatewaytest.Start(t, opts, cfg, nil, Register, cancelRoute)
-	return &testGateway{emu: g.Emu, url: g.URL, logs: g.Logs}
+	return gatewaytest.Start(t, opts, cfg, nil, Register, cancelRoute)
 }
 
 // client is the real Anthropic Go SDK pointed at a gateway, its retries
@@ -87,7 +81,7 @@ func claudeConfig() streaming.Config {
 func TestStreamedAndWholeAnswersAgree(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, claudeConfig())
-	c := client(gw.url)
+	c := client(gw.URL)
 	const prompt = "tell me about rivers"
 	deltas, _ := emulator.Answer("emulator.fast-v1", prompt, 0)
 	params := ask("claude-sonnet-4-5-20250929", prompt)
@@ -119,7 +113,7 @@ func TestStreamedAndWholeAnswersAgree(t *testing.T) {
 func TestToolRoundTrip(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, gatewaytest.Config())
-	c := client(gw.url)
+	c := client(gw.URL)
 	schema := map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}, "required": []string{"city"}}
 	schemaJSON, _ := json.Marshal(schema)
 	const prompt = "weather in Oslo? use get_weather"
@@ -162,7 +156,7 @@ func TestToolRoundTrip(t *testing.T) {
 func TestThinkingRoundTrip(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, gatewaytest.Config())
-	c := client(gw.url)
+	c := client(gw.URL)
 	const prompt = "think, then answer"
 	reasoning, signature := emulator.Reasoning(prompt)
 	answer, _ := emulator.Answer("emulator.reasoning-v1", prompt, 0)
@@ -216,7 +210,7 @@ const minimalPDF = "%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 func TestImageAndPDF(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, gatewaytest.Config())
-	c := client(gw.url)
+	c := client(gw.URL)
 	params := sdk.MessageNewParams{Model: "emulator.fast-v1", MaxTokens: 100, Messages: []sdk.MessageParam{sdk.NewUserMessage(
 		sdk.NewImageBlockBase64("image/png", base64.StdEncoding.EncodeToString(pngBytes(t))),
 		sdk.NewDocumentBlock(sdk.Base64PDFSourceParam{Data: base64.StdEncoding.EncodeToString([]byte(minimalPDF))}),
@@ -225,7 +219,7 @@ func TestImageAndPDF(t *testing.T) {
 	if _, err := c.Messages.New(t.Context(), params); err != nil {
 		t.Fatal(err)
 	}
-	records := gatewaytest.WaitIdle(t, gw.emu)
+	records := gatewaytest.WaitIdle(t, gw.Emu)
 	var body struct {
 		Messages []struct {
 			Content []map[string]json.RawMessage
@@ -251,7 +245,7 @@ func TestImageAndPDF(t *testing.T) {
 func TestCacheControl(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, gatewaytest.Config())
-	c := client(gw.url)
+	c := client(gw.URL)
 	system := strings.Repeat("You answer questions about rivers. ", 20)
 	params := ask("emulator.fast-v1", "which river is longest")
 	params.System = []sdk.TextBlockParam{{Text: system, CacheControl: sdk.NewCacheControlEphemeralParam()}}
@@ -277,7 +271,7 @@ func TestCountTokens(t *testing.T) {
 	cfg.ModelAliases = map[string]string{"claude-haiku-4-5": "us.emulator.fast-v1"}
 	cfg.AllowedModels = append(cfg.AllowedModels, "us.emulator.fast-v1")
 	gw := newTestGateway(t, emulator.Options{}, cfg)
-	c := client(gw.url)
+	c := client(gw.URL)
 	got, err := c.Messages.CountTokens(t.Context(), sdk.MessageCountTokensParams{Model: "claude-haiku-4-5",
 		System:   sdk.MessageCountTokensParamsSystemUnion{OfString: sdk.String("be brief")},
 		Messages: []sdk.MessageParam{sdk.NewUserMessage(sdk.NewTextBlock("count these five words"))}})
@@ -287,7 +281,7 @@ func TestCountTokens(t *testing.T) {
 	if got.InputTokens != 6 {
 		t.Errorf("input_tokens %d, want 6", got.InputTokens)
 	}
-	records := gatewaytest.WaitIdle(t, gw.emu)
+	records := gatewaytest.WaitIdle(t, gw.Emu)
 	if r := records[len(records)-1]; r.Operation != "CountTokens" || r.ModelID != "emulator.fast-v1" {
 		t.Errorf("Bedrock got %s on %s", r.Operation, r.ModelID)
 	}
@@ -303,7 +297,7 @@ func TestTypedErrors(t *testing.T) {
 	cfg.AllowedModels = []string{"emulator.steady-v1", "emulator.throttle-v1", "emulator.midstream-error-v1"}
 	cfg.MaxBodyBytes = 4096
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, cfg)
-	c := client(gw.url, option.WithAPIKey("sk-test-key-0123456789"))
+	c := client(gw.URL, option.WithAPIKey("sk-test-key-0123456789"))
 	for _, tc := range []struct {
 		name, typ string
 		status    int
@@ -316,7 +310,7 @@ func TestTypedErrors(t *testing.T) {
 			return err
 		}},
 		{"wrong key", "authentication_error", 401, func() error {
-			wrong := client(gw.url, option.WithAPIKey("sk-wrong-key-0123456789"))
+			wrong := client(gw.URL, option.WithAPIKey("sk-wrong-key-0123456789"))
 			_, err := wrong.Messages.New(t.Context(), ask("emulator.steady-v1", "hi"))
 			return err
 		}},
@@ -333,7 +327,7 @@ func TestTypedErrors(t *testing.T) {
 			return err
 		}},
 		{"over the key's daily budget", "rate_limit_error", 429, func() error {
-			spend := client(gw.url, option.WithAPIKey("sk-budget-key-0123456789"))
+			spend := client(gw.URL, option.WithAPIKey("sk-budget-key-0123456789"))
 			if _, err := spend.Messages.New(t.Context(), ask("emulator.steady-v1", "spend the budget")); err != nil {
 				return err
 			}
@@ -378,7 +372,7 @@ func TestTypedErrors(t *testing.T) {
 func TestStopByMessageID(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 20}, gatewaytest.Config())
-	c := client(gw.url)
+	c := client(gw.URL)
 	s := c.Messages.NewStreaming(t.Context(), ask("emulator.long-v1", "a long one"))
 	var acc sdk.Message
 	deltas := 0
@@ -389,7 +383,7 @@ func TestStopByMessageID(t *testing.T) {
 		}
 		if ev.Type == "content_block_delta" {
 			if deltas++; deltas == 3 {
-				req, _ := http.NewRequest(http.MethodDelete, gw.url+"/stream/"+acc.ID, nil)
+				req, _ := http.NewRequest(http.MethodDelete, gw.URL+"/stream/"+acc.ID, nil)
 				req.Header.Set("X-Api-Key", "not-checked") // a cancel counts only with the key that started the answer
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil || resp.StatusCode != http.StatusAccepted {
@@ -405,7 +399,7 @@ func TestStopByMessageID(t *testing.T) {
 	if acc.StopReason != "cancelled" || deltas > 20 {
 		t.Errorf("stop reason %q after %d deltas; want cancelled, soon after the third", acc.StopReason, deltas)
 	}
-	records := gatewaytest.WaitIdle(t, gw.emu)
+	records := gatewaytest.WaitIdle(t, gw.Emu)
 	if records[0].Outcome != "cancelled" {
 		t.Errorf("Bedrock's call ended %q", records[0].Outcome)
 	}
@@ -419,7 +413,7 @@ func TestModelsList(t *testing.T) {
 	cfg.AllowedModels = []string{"emulator.steady-v1", "us.anthropic.claude-haiku-4-5-20251001-v1:0"}
 	cfg.ModelAliases = map[string]string{"claude-sonnet-4-5": "emulator.steady-v1"}
 	gw := newTestGateway(t, emulator.Options{}, cfg)
-	c := client(gw.url)
+	c := client(gw.URL)
 	page, err := c.Models.List(t.Context(), sdk.ModelListParams{})
 	if err != nil {
 		t.Fatal(err)

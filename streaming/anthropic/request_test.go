@@ -107,7 +107,7 @@ func TestBadInput(t *testing.T) {
 				if path != "/v1/messages" && strings.Contains(tc.name, "max_tokens") {
 					continue // count_tokens takes no max_tokens
 				}
-				resp, body := post(t, gw.url+path, tc.body, nil)
+				resp, body := post(t, gw.URL+path, tc.body, nil)
 				var e errorEnvelope
 				if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != 400 || e.Type != "error" || e.Error.Type != "invalid_request_error" ||
 					!strings.Contains(strings.ToLower(e.Error.Message), strings.ToLower(tc.mention)) || resp.Header.Get("Request-Id") == "" {
@@ -116,7 +116,7 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-	if records := gatewaytest.WaitIdle(t, gw.emu); len(records) != 0 {
+	if records := gatewaytest.WaitIdle(t, gw.Emu); len(records) != 0 {
 		t.Errorf("%d calls reached Bedrock, want none", len(records))
 	}
 }
@@ -137,14 +137,14 @@ func TestWhatClientsSendIsNotRefused(t *testing.T) {
 		"metadata":{"user_id":"{\"device_id\":\"secret-device\"}"},
 		"context_management":{"edits":[{"type":"clear_tool_uses_20250919"}]},
 		"brand_new_field":{"secret":"value-never-logged"}}`
-	resp, b := post(t, gw.url+"/v1/messages?beta=true", body, map[string]string{
+	resp, b := post(t, gw.URL+"/v1/messages?beta=true", body, map[string]string{
 		"Anthropic-Beta": "claude-code-20250219,interleaved-thinking-2025-05-14,context-management-2025-06-27",
 		"Authorization":  "Bearer sk-anything",
 	})
 	if resp.StatusCode != 200 || !strings.Contains(string(b), "event: message_stop") {
 		t.Fatalf("status %d: %s", resp.StatusCode, b)
 	}
-	line := gatewaytest.LastLog(t, gw.logs, "/v1/messages")
+	line := gatewaytest.LastLog(t, gw.Logs, "/v1/messages")
 	var dropped []string
 	for _, d := range line["dropped"].([]any) {
 		dropped = append(dropped, d.(string))
@@ -161,7 +161,7 @@ func TestWhatClientsSendIsNotRefused(t *testing.T) {
 	if strings.Contains(string(raw), "value-never-logged") || strings.Contains(string(raw), "secret-device") || line["user"] == "" {
 		t.Errorf("the log line holds a value, or no user hash: %s", raw)
 	}
-	records := gatewaytest.WaitIdle(t, gw.emu)
+	records := gatewaytest.WaitIdle(t, gw.Emu)
 	var sent struct {
 		InferenceConfig struct{ MaxTokens int }
 		ToolConfig      struct{ Tools []map[string]any }

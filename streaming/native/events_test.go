@@ -29,7 +29,7 @@ func TestReasoningAndToolEventsOnStream(t *testing.T) {
 
 	// events returns (type, payload) pairs of either format.
 	events := func(t *testing.T, accept, body string) [][2]string {
-		res := streamtest.Post(t, t.Context(), gw.url+"/stream", accept, body)
+		res := streamtest.Post(t, t.Context(), gw.URL+"/stream", accept, body)
 		if res.Status != http.StatusOK || res.ReadErr != nil {
 			t.Fatalf("status %d, %v: %s", res.Status, res.ReadErr, res.Body)
 		}
@@ -86,7 +86,7 @@ func TestReasoningAndToolEventsOnStream(t *testing.T) {
 	}
 	t.Run("text", func(t *testing.T) {
 		t.Parallel()
-		res := streamtest.Post(t, t.Context(), gw.url+"/stream", "text/plain", reasoningBody)
+		res := streamtest.Post(t, t.Context(), gw.URL+"/stream", "text/plain", reasoningBody)
 		if string(res.Body) != strings.Join(answer, "") {
 			t.Errorf("text mode %q; want only the answer %q", res.Body, strings.Join(answer, ""))
 		}

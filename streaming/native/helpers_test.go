@@ -7,22 +7,15 @@ import (
 	"github.com/streamgate/streamgate/streaming"
 	"github.com/streamgate/streamgate/streaming/emulator"
 	"github.com/streamgate/streamgate/streaming/gatewaytest"
-	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
 // testGateway is this dialect alone on the core, served over real HTTP in
 // front of the real SDK client and the Bedrock emulator.
-type testGateway struct {
-	emu     *emulator.Emulator
-	handler *streaming.Handler
-	url     string
-	logs    *streamtest.Buffer
-}
+type testGateway = gatewaytest.Gateway
 
 func testConfig() streaming.Config { return gatewaytest.Config() }
 
 func newTestGateway(t *testing.T, opts emulator.Options, cfg streaming.Config, wrap func(http.Handler) http.Handler) *testGateway {
 	t.Helper()
-	g := gatewaytest.Start(t, opts, cfg, wrap, Register)
-	return &testGateway{emu: g.Emu, handler: g.Handler, url: g.URL, logs: g.Logs}
+	return gatewaytest.Start(t, opts, cfg, wrap, Register)
 }

@@ -79,7 +79,7 @@ func TestBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var body = strings.NewReader(tt.body)
-			req, err := http.NewRequest(tt.method, gw.url+tt.path, body)
+			req, err := http.NewRequest(tt.method, gw.URL+tt.path, body)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +109,7 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 	t.Cleanup(func() {
-		if records := gw.emu.Records(); len(records) != 0 {
+		if records := gw.Emu.Records(); len(records) != 0 {
 			t.Errorf("bad requests reached the emulator: %+v", records)
 		}
 	})

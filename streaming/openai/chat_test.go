@@ -44,7 +44,7 @@ func userMessage(text string) openai.ChatCompletionNewParams {
 func TestOpenAIStreaming(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 100}, testConfig(), nil)
-	client := openAIClient(gw.url)
+	client := openAIClient(gw.URL)
 	const prompt = "Explain server-sent events"
 	deltas, _ := emulator.Answer("emulator.steady-v1", prompt, 0)
 	params := userMessage(prompt)
@@ -94,7 +94,7 @@ func TestOpenAIStreaming(t *testing.T) {
 	if filled := streamtest.WindowsWithArrivals(at, 10); filled < 8 {
 		t.Errorf("the answer arrived in %d of 10 time windows; want it spread out", filled)
 	}
-	records := gatewaytest.WaitIdle(t, gw.emu)
+	records := gatewaytest.WaitIdle(t, gw.Emu)
 	if len(records) != 1 || records[0].Operation != "ConverseStream" {
 		t.Errorf("emulator records %+v; want one ConverseStream", records)
 	}
@@ -118,7 +118,7 @@ func TestOpenAINonStreaming(t *testing.T) {
 	deltas, _ := emulator.Answer("emulator.steady-v1", prompt, 7)
 	params := userMessage(prompt)
 	params.MaxCompletionTokens = openai.Int(7)
-	got, err := openAIClient(gw.url).Chat.Completions.New(t.Context(), params)
+	got, err := openAIClient(gw.URL).Chat.Completions.New(t.Context(), params)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestOpenAINonStreaming(t *testing.T) {
 		got.Choices[0].FinishReason != "length" || got.Usage.CompletionTokens != 7 || got.Model != "emulator.steady-v1" {
 		t.Errorf("completion %+v; want the 7-token answer, finish length", got)
 	}
-	records := gatewaytest.WaitIdle(t, gw.emu)
+	records := gatewaytest.WaitIdle(t, gw.Emu)
 	if len(records) != 1 || records[0].Operation != "Converse" {
 		t.Errorf("emulator records %+v; want one Converse", records)
 	}
@@ -141,7 +141,7 @@ func TestOpenAIErrors(t *testing.T) {
 	cfg.APIKeys = []string{key}
 	cfg.AllowedModels = []string{"emulator.steady-v1", "emulator.throttle-v1", "emulator.midstream-error-v1"}
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, cfg, nil)
-	authed := openAIClient(gw.url, option.WithAPIKey(key))
+	authed := openAIClient(gw.URL, option.WithAPIKey(key))
 	tests := []struct {
 		name       string
 		client     *openai.Client
@@ -151,7 +151,7 @@ func TestOpenAIErrors(t *testing.T) {
 		wantCode   string
 		wantParam  string
 	}{
-		{"no key", openAIClient(gw.url), nil, 401, "authentication_error", streaming.CodeUnauthorized, ""},
+		{"no key", openAIClient(gw.URL), nil, 401, "authentication_error", streaming.CodeUnauthorized, ""},
 		{"n above 1", authed, func(p *openai.ChatCompletionNewParams) { p.N = openai.Int(2) }, 400, "invalid_request_error", streaming.CodeInvalidRequest, "n"},
 		{"logprobs", authed, func(p *openai.ChatCompletionNewParams) { p.Logprobs = openai.Bool(true) }, 400, "invalid_request_error", streaming.CodeInvalidRequest, "logprobs"},
 		{"model not allowed", authed, func(p *openai.ChatCompletionNewParams) { p.Model = "gpt-4o" }, 403, "invalid_request_error", streaming.CodeModelNotAllowed, "model"},
@@ -194,7 +194,7 @@ func TestOpenAIErrors(t *testing.T) {
 			t.Error("a failed stream sent [DONE]")
 		}
 	})
-	for _, r := range gatewaytest.WaitIdle(t, gw.emu) {
+	for _, r := range gatewaytest.WaitIdle(t, gw.Emu) {
 		if r.ModelID == "emulator.steady-v1" {
 			t.Errorf("a refused request reached the emulator: %+v", r)
 		}
@@ -209,12 +209,12 @@ func TestOpenAIDisconnectCancelsBedrock(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	params := userMessage("go on")
 	params.Model = "emulator.long-v1"
-	stream := openAIClient(gw.url).Chat.Completions.NewStreaming(ctx, params)
+	stream := openAIClient(gw.URL).Chat.Completions.NewStreaming(ctx, params)
 	for n := 0; n < 5 && stream.Next(); n++ {
 	}
 	cancel()
 	stream.Close()
-	records := gatewaytest.WaitIdle(t, gw.emu)
+	records := gatewaytest.WaitIdle(t, gw.Emu)
 	if len(records) != 1 || records[0].Outcome != "cancelled" || records[0].DeltasSent > 200 {
 		t.Errorf("emulator records %+v; want the long answer cancelled early", records)
 	}
@@ -381,7 +381,7 @@ func TestChatRefusals(t *testing.T) {
 		{`{"messages":[{"role":"user","content":"hi"},{"role":"tool","content":"x"}]}`, "messages[1].tool_call_id"},
 		{`{"messages":[{"role":"user","content":""}]}`, "messages[0].content"},
 	}
-	client := openAIClient(gw.url)
+	client := openAIClient(gw.URL)
 	for _, tt := range tests {
 		var apiErr *openai.Error
 		err := client.Post(t.Context(), "chat/completions", json.RawMessage(tt.body), nil)
@@ -389,7 +389,7 @@ func TestChatRefusals(t *testing.T) {
 			t.Errorf("%s: %v (param %q); want 400 naming %s", tt.body, err, paramOf(apiErr), tt.param)
 		}
 	}
-	if n := len(gw.emu.Records()); n != 0 {
+	if n := len(gw.Emu.Records()); n != 0 {
 		t.Errorf("refused requests reached the emulator: %d", n)
 	}
 }
@@ -408,7 +408,7 @@ func TestOpenAIModels(t *testing.T) {
 	cfg := testConfig()
 	cfg.AllowedModels = []string{"emulator.steady-v1", "us.anthropic.claude-sonnet-4-20250514-v1:0"}
 	gw := newTestGateway(t, emulator.Options{}, cfg, nil)
-	client := openAIClient(gw.url)
+	client := openAIClient(gw.URL)
 	page, err := client.Models.List(t.Context())
 	if err != nil {
 		t.Fatal(err)

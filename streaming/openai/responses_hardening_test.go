@@ -36,7 +36,7 @@ func TestResponsesStalledBody(t *testing.T) {
 	cfg := testConfig()
 	cfg.BodyReadTimeout = 300 * time.Millisecond
 	gw := newTestGateway(t, emulator.Options{}, cfg, nil)
-	conn, err := net.Dial("tcp", strings.TrimPrefix(gw.url, "http://"))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(gw.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestResponsesStalledBody(t *testing.T) {
 	if e := openAIErrorOf(t, body); resp.StatusCode != http.StatusRequestTimeout || e.Code != streaming.CodeBodyTimeout || !resp.Close {
 		t.Errorf("status %d, close %v, error %+v; want 408 body_timeout and the connection closed", resp.StatusCode, resp.Close, e)
 	}
-	if n := len(gw.emu.Records()); n != 0 {
+	if n := len(gw.Emu.Records()); n != 0 {
 		t.Errorf("the emulator saw %d calls", n)
 	}
 }
@@ -91,24 +91,24 @@ func TestResponsesHugeValues(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := streamtest.Post(t, t.Context(), gw.url+"/v1/responses", "", tt.body)
+			res := streamtest.Post(t, t.Context(), gw.URL+"/v1/responses", "", tt.body)
 			e := openAIErrorOf(t, res.Body)
 			if res.Status != tt.status || e.Code != tt.code || len(res.Body) > 600 {
 				t.Errorf("status %d, %d bytes: %s; want %d %s in a short body", res.Status, len(res.Body), streaming.Truncate(string(res.Body), 300), tt.status, tt.code)
 			}
 		})
 	}
-	if n := len(gw.emu.Records()); n != 0 {
+	if n := len(gw.Emu.Records()); n != 0 {
 		t.Errorf("refused requests reached the emulator: %d", n)
 	}
 
 	// Tools Bedrock cannot run are accepted whatever their names; the log
 	// line names each once, capped.
-	res := streamtest.Post(t, t.Context(), gw.url+"/v1/responses", "", `{"model":"emulator.fast-v1","input":"hi","tools":[{"type":"web_search"},{"type":"web_search"},{"type":"custom","name":"`+huge+`"}]}`)
+	res := streamtest.Post(t, t.Context(), gw.URL+"/v1/responses", "", `{"model":"emulator.fast-v1","input":"hi","tools":[{"type":"web_search"},{"type":"web_search"},{"type":"custom","name":"`+huge+`"}]}`)
 	if res.Status != http.StatusOK {
 		t.Fatalf("status %d: %s", res.Status, streaming.Truncate(string(res.Body), 300))
 	}
-	line := gatewaytest.LastLog(t, gw.logs, "/v1/responses")
+	line := gatewaytest.LastLog(t, gw.Logs, "/v1/responses")
 	dropped, _ := line["dropped"].([]any)
 	if len(dropped) != 2 || dropped[0] != "tools:web_search" || len(dropped[1].(string)) > 80 {
 		t.Errorf("log line dropped %v", line["dropped"])
@@ -135,7 +135,7 @@ func TestResponsesUpstreamFailsMidStream(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.model, func(t *testing.T) {
-			res := streamtest.Post(t, t.Context(), gw.url+"/v1/responses", "text/event-stream", `{"model":"`+tt.model+`","input":"hello","stream":true}`)
+			res := streamtest.Post(t, t.Context(), gw.URL+"/v1/responses", "text/event-stream", `{"model":"`+tt.model+`","input":"hello","stream":true}`)
 			events := streamtest.ParseSSE(t, res.Chunks)
 			var names []string
 			keepAlives := 0
@@ -156,7 +156,7 @@ func TestResponsesUpstreamFailsMidStream(t *testing.T) {
 			}
 		})
 	}
-	for _, r := range gatewaytest.WaitIdle(t, gw.emu) {
+	for _, r := range gatewaytest.WaitIdle(t, gw.Emu) {
 		if r.ModelID == "emulator.slow-start-v1" && r.Outcome != "cancelled" {
 			t.Errorf("the silent call was not cancelled: %+v", r)
 		}
@@ -171,7 +171,7 @@ func TestResponsesDisconnectBeforeFirstByte(t *testing.T) {
 	gw := newTestGateway(t, emulator.Options{SlowStart: time.Minute}, testConfig(), nil)
 	for _, stream := range []bool{true, false} {
 		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, gw.url+"/v1/responses",
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, gw.URL+"/v1/responses",
 			strings.NewReader(fmt.Sprintf(`{"model":"emulator.slow-start-v1","input":"hello","stream":%v}`, stream)))
 		req.Header.Set("Content-Type", "application/json")
 		if resp, err := http.DefaultClient.Do(req); err == nil {
@@ -180,7 +180,7 @@ func TestResponsesDisconnectBeforeFirstByte(t *testing.T) {
 		}
 		cancel()
 	}
-	records := gatewaytest.WaitIdle(t, gw.emu)
+	records := gatewaytest.WaitIdle(t, gw.Emu)
 	if len(records) != 2 {
 		t.Fatalf("the emulator saw %d calls, want 2", len(records))
 	}
@@ -189,7 +189,7 @@ func TestResponsesDisconnectBeforeFirstByte(t *testing.T) {
 			t.Errorf("emulator record %+v; want the call cancelled before its first delta", r)
 		}
 	}
-	for _, line := range gatewaytest.LogLines(t, gw.logs) {
+	for _, line := range gatewaytest.LogLines(t, gw.Logs) {
 		if line["path"] == "/v1/responses" && line["clientAborted"] != true {
 			t.Errorf("log line %v; want clientAborted", line)
 		}

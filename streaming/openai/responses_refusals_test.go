@@ -94,7 +94,7 @@ func TestResponsesRefusals(t *testing.T) {
 		{`{"input":[{"role":"user","content":[null]}]}`, "input[0].content[0]"},
 		{`{"input":[{"role":"user","content":[{"type":"input_text"}]}]}`, "input[0].content"},
 	}
-	client := openAIClient(gw.url)
+	client := openAIClient(gw.URL)
 	for _, tt := range tests {
 		var apiErr *openai.Error
 		err := client.Post(t.Context(), "responses", json.RawMessage(tt.body), nil)
@@ -102,7 +102,7 @@ func TestResponsesRefusals(t *testing.T) {
 			t.Errorf("%s: %v (param %q); want 400 naming %s", tt.body, err, paramOf(apiErr), tt.param)
 		}
 	}
-	if n := len(gw.emu.Records()); n != 0 {
+	if n := len(gw.Emu.Records()); n != 0 {
 		t.Errorf("refused requests reached the emulator: %d", n)
 	}
 }

@@ -112,7 +112,7 @@ func (s respStream) checkSequence(t *testing.T) {
 func TestResponsesStreaming(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 100}, testConfig(), nil)
-	client := openAIClient(gw.url)
+	client := openAIClient(gw.URL)
 	const prompt = "Explain the Responses API"
 	deltas, _ := emulator.Answer("emulator.steady-v1", prompt, 0)
 	got := streamResponse(t.Context(), client, respParams("emulator.steady-v1", prompt))
@@ -152,7 +152,7 @@ func TestResponsesStreaming(t *testing.T) {
 		whole.Usage.OutputTokens != final.Usage.OutputTokens || !strings.Contains(whole.RawJSON(), `"output_text":`) {
 		t.Errorf("whole response %s", whole.RawJSON())
 	}
-	records := gatewaytest.WaitIdle(t, gw.emu)
+	records := gatewaytest.WaitIdle(t, gw.Emu)
 	if len(records) != 2 || records[0].Operation != "ConverseStream" || records[1].Operation != "Converse" {
 		t.Errorf("emulator records %+v; want ConverseStream then Converse", records)
 	}
@@ -183,7 +183,7 @@ func (s respStream) functionCall(t *testing.T) responses.ResponseFunctionToolCal
 func TestResponsesToolRoundTrip(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, testConfig(), nil)
-	client := openAIClient(gw.url)
+	client := openAIClient(gw.URL)
 	const prompt = "What is the weather in Oslo? use get_weather"
 	schema, _ := json.Marshal(weatherSchema)
 	want, err := emulator.ToolCallFor(prompt, "get_weather", schema)
@@ -256,7 +256,7 @@ func reasoningParam(r responses.ResponseReasoningItem) responses.ResponseInputIt
 func TestResponsesReasoningToolLoop(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, testConfig(), nil)
-	client := openAIClient(gw.url)
+	client := openAIClient(gw.URL)
 	const prompt = "Think, then check the weather in Oslo"
 	wantReasoning, signature := emulator.Reasoning(prompt)
 	params := respParams("emulator.reasoning-v1", prompt)
@@ -308,7 +308,7 @@ func TestResponsesReasoningToolLoop(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest || apiErr.Code != streaming.CodeUpstreamRejected || !strings.Contains(apiErr.Message, "thinking") {
 		t.Errorf("loop without the reasoning's encrypted_content: %v; want Bedrock's 400", err)
 	}
-	line := gatewaytest.LastLog(t, gw.logs, "/v1/responses")
+	line := gatewaytest.LastLog(t, gw.Logs, "/v1/responses")
 	if dropped, _ := line["dropped"].([]any); !slices.Contains(dropped, any("input:reasoning without encrypted_content")) {
 		t.Errorf("log line dropped %v", line["dropped"])
 	}
@@ -328,14 +328,14 @@ func TestResponsesImage(t *testing.T) {
 			{OfInputImage: &responses.ResponseInputImageParam{ImageURL: openai.String("data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes())), Detail: "auto"}},
 		}, responses.EasyInputMessageRoleUser),
 	}}}
-	got, err := openAIClient(gw.url).Responses.New(t.Context(), params)
+	got, err := openAIClient(gw.URL).Responses.New(t.Context(), params)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want, _ := emulator.Answer("emulator.fast-v1", prompt, 0); got.OutputText() != strings.Join(want, "") {
 		t.Errorf("answer %q", got.OutputText())
 	}
-	records := gatewaytest.WaitIdle(t, gw.emu)
+	records := gatewaytest.WaitIdle(t, gw.Emu)
 	if len(records) != 1 || !strings.Contains(string(records[0].Body), `"image":{"format":"png"`) {
 		t.Errorf("Bedrock got %d requests, without the image block", len(records))
 	}
@@ -346,7 +346,7 @@ func TestResponsesImage(t *testing.T) {
 func TestResponsesIncomplete(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, testConfig(), nil)
-	client := openAIClient(gw.url)
+	client := openAIClient(gw.URL)
 	const prompt = "a long story please"
 	deltas, _ := emulator.Answer("emulator.fast-v1", prompt, 5)
 	params := respParams("emulator.fast-v1", prompt)
@@ -377,7 +377,7 @@ func TestResponsesFailures(t *testing.T) {
 	cfg.APIKeys = []string{key}
 	cfg.AllowedModels = []string{"emulator.steady-v1", "emulator.throttle-v1", "emulator.midstream-error-v1"}
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, cfg, nil)
-	authed := openAIClient(gw.url, option.WithAPIKey(key))
+	authed := openAIClient(gw.URL, option.WithAPIKey(key))
 
 	t.Run("mid-stream", func(t *testing.T) {
 		const prompt = "hello"
@@ -406,7 +406,7 @@ func TestResponsesFailures(t *testing.T) {
 		wantParam  string
 	}{
 		{"no key", func() error {
-			_, err := openAIClient(gw.url).Responses.New(t.Context(), respParams("emulator.steady-v1", "hi"))
+			_, err := openAIClient(gw.URL).Responses.New(t.Context(), respParams("emulator.steady-v1", "hi"))
 			return err
 		}, 401, "authentication_error", streaming.CodeUnauthorized, ""},
 		{"previous_response_id", func() error {
@@ -465,7 +465,7 @@ func TestResponsesFailures(t *testing.T) {
 func TestResponsesCancel(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 50}, testConfig(), nil)
-	client := openAIClient(gw.url)
+	client := openAIClient(gw.URL)
 	stream := client.Responses.NewStreaming(t.Context(), respParams("emulator.long-v1", "go on"))
 	var id string
 	var last responses.ResponseStreamEventUnion
@@ -489,7 +489,7 @@ func TestResponsesCancel(t *testing.T) {
 	if last.Type != "response.incomplete" || last.Response.Status != "cancelled" || last.Response.ID != id || deltas > 200 {
 		t.Errorf("after %d deltas the stream ended with %s %s", deltas, last.Type, last.Response.RawJSON())
 	}
-	records := gatewaytest.WaitIdle(t, gw.emu)
+	records := gatewaytest.WaitIdle(t, gw.Emu)
 	if len(records) != 1 || records[0].Outcome != "cancelled" {
 		t.Errorf("emulator records %+v; want the long answer cancelled", records)
 	}
@@ -501,16 +501,16 @@ func TestResponsesDisconnectCancelsBedrock(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 50}, testConfig(), nil)
 	ctx, cancel := context.WithCancel(t.Context())
-	stream := openAIClient(gw.url).Responses.NewStreaming(ctx, respParams("emulator.long-v1", "go on"))
+	stream := openAIClient(gw.URL).Responses.NewStreaming(ctx, respParams("emulator.long-v1", "go on"))
 	for n := 0; n < 6 && stream.Next(); n++ {
 	}
 	cancel()
 	stream.Close()
-	records := gatewaytest.WaitIdle(t, gw.emu)
+	records := gatewaytest.WaitIdle(t, gw.Emu)
 	if len(records) != 1 || records[0].Outcome != "cancelled" || records[0].DeltasSent > 200 {
 		t.Errorf("emulator records %+v; want the long answer cancelled early", records)
 	}
-	if line := gatewaytest.LastLog(t, gw.logs, "/v1/responses"); line["clientAborted"] != true {
+	if line := gatewaytest.LastLog(t, gw.Logs, "/v1/responses"); line["clientAborted"] != true {
 		t.Errorf("log line %v; want clientAborted", line)
 	}
 }
@@ -548,11 +548,11 @@ func TestResponsesCodexRequest(t *testing.T) {
 
 	gw := newTestGateway(t, emulator.Options{TokensPerSecond: 1000}, testConfig(), nil)
 	req.Model = "emulator.fast-v1"
-	res := streamtest.Post(t, t.Context(), gw.url+"/v1/responses", "text/event-stream", string(mustJSON(t, body, "emulator.fast-v1")))
+	res := streamtest.Post(t, t.Context(), gw.URL+"/v1/responses", "text/event-stream", string(mustJSON(t, body, "emulator.fast-v1")))
 	if res.Status != http.StatusOK || !strings.Contains(string(res.Body), "event: response.completed") {
 		t.Fatalf("status %d: %s", res.Status, tail(string(res.Body), 300))
 	}
-	line := gatewaytest.LastLog(t, gw.logs, "/v1/responses")
+	line := gatewaytest.LastLog(t, gw.Logs, "/v1/responses")
 	if raw, _ := json.Marshal(line); strings.Contains(string(raw), "x-codex") || strings.Contains(string(raw), "client_metadata") || line["dropped"] == nil {
 		t.Errorf("log line %s", raw)
 	}
