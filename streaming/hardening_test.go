@@ -1,7 +1,6 @@
 package streaming_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/streamgate/streamgate/streaming"
 	"github.com/streamgate/streamgate/streaming/emulator"
+	"github.com/streamgate/streamgate/streaming/gatewaytest"
 	"github.com/streamgate/streamgate/streaming/streamtest"
 )
 
@@ -29,26 +29,14 @@ func TestStalledBodyTimesOut(t *testing.T) {
 	cfg := testConfig()
 	cfg.BodyReadTimeout = 300 * time.Millisecond
 	gw := newTestGateway(t, emulator.Options{}, cfg, nil)
-	conn, err := net.Dial("tcp", strings.TrimPrefix(gw.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "POST /stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"prompt\":")
-	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("no answer to a stalled body: %v", err)
-	}
-	body, _ := io.ReadAll(resp.Body)
+	resp, body, closed := gatewaytest.PostStalledBody(t, gw.URL, "/stream", `{"prompt":`)
 	if e := errorOf(t, body); resp.StatusCode != http.StatusRequestTimeout || e.Code != streaming.CodeBodyTimeout || !resp.Close {
 		t.Errorf("status %d, close %v, error %+v; want 408 body_timeout and the connection closed", resp.StatusCode, resp.Close, e)
 	}
-	// The server closes its side at once (it does not wait for the rest
-	// of the stalled body): the next read ends with EOF, not our own
-	// read deadline.
-	if _, err := io.ReadAll(conn); err != nil {
-		t.Errorf("the connection was not closed after the 408: %v", err)
+	// The server closes its side at once: it does not wait for the rest
+	// of the stalled body.
+	if !closed {
+		t.Error("the connection was not closed after the 408")
 	}
 	if n := len(gw.Emu.Records()); n != 0 {
 		t.Errorf("the emulator saw %d calls", n)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -141,20 +140,9 @@ func TestSlowAndHugeBodies(t *testing.T) {
 	cfg.MaxBodyBytes = 64 << 10
 	gw := newTestGateway(t, emulator.Options{}, cfg)
 
-	conn, err := net.Dial("tcp", strings.TrimPrefix(gw.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	io.WriteString(conn, "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"model\":")
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), `"type":"error"`) {
-		t.Errorf("stalled body: %d %s", resp.StatusCode, b)
+	resp, b, closed := gatewaytest.PostStalledBody(t, gw.URL, "/v1/messages", `{"model":`)
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), `"type":"error"`) || !closed {
+		t.Errorf("stalled body: %d %s (connection closed: %v)", resp.StatusCode, b, closed)
 	}
 
 	big, body := post(t, gw.URL+"/v1/messages", `{"model":"emulator.fast-v1","max_tokens":1,"messages":[{"role":"user","content":"`+strings.Repeat("x", 100<<10)+`"}]}`, nil)

@@ -8,7 +8,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -146,6 +149,31 @@ func WaitIdle(t testing.TB, emu *emulator.Emulator) []emulator.Record {
 		t.Fatalf("emulator still busy: %v", err)
 	}
 	return emu.Records()
+}
+
+// PostStalledBody sends a POST to path that promises a 1,000-byte JSON
+// body, sends only prefix of it and stalls, as a slow or broken client
+// would. It returns the gateway's answer (read within 20 s) and whether
+// the gateway then closed the connection rather than wait for the rest.
+func PostStalledBody(t testing.TB, url, path, prefix string) (resp *http.Response, body []byte, closed bool) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n%s", path, prefix)
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	read := bufio.NewReader(conn)
+	resp, err = http.ReadResponse(read, nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body on %s: %v", path, err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	// A closed connection ends the next read with EOF; one left open
+	// runs into the read deadline.
+	_, err = io.ReadAll(read)
+	return resp, body, err == nil
 }
 
 // ErrorOf decodes streamgate's JSON error body.

@@ -1,12 +1,10 @@
 package openai
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -36,20 +34,9 @@ func TestResponsesStalledBody(t *testing.T) {
 	cfg := testConfig()
 	cfg.BodyReadTimeout = 300 * time.Millisecond
 	gw := newTestGateway(t, emulator.Options{}, cfg, nil)
-	conn, err := net.Dial("tcp", strings.TrimPrefix(gw.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"input\":")
-	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("no answer to a stalled body: %v", err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	if e := openAIErrorOf(t, body); resp.StatusCode != http.StatusRequestTimeout || e.Code != streaming.CodeBodyTimeout || !resp.Close {
-		t.Errorf("status %d, close %v, error %+v; want 408 body_timeout and the connection closed", resp.StatusCode, resp.Close, e)
+	resp, body, closed := gatewaytest.PostStalledBody(t, gw.URL, "/v1/responses", `{"input":`)
+	if e := openAIErrorOf(t, body); resp.StatusCode != http.StatusRequestTimeout || e.Code != streaming.CodeBodyTimeout || !resp.Close || !closed {
+		t.Errorf("status %d, close %v (closed: %v), error %+v; want 408 body_timeout and the connection closed", resp.StatusCode, resp.Close, closed, e)
 	}
 	if n := len(gw.Emu.Records()); n != 0 {
 		t.Errorf("the emulator saw %d calls", n)
