@@ -69,17 +69,7 @@ const client = new Anthropic({ baseURL: base, apiKey: key, maxRetries: 0 });
 // list, and each error as the SDK's own class.
 func TestAnthropicTypeScriptSDK(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not found: the Anthropic TypeScript SDK test needs Node.js (scripts/test installs it)")
-	}
-	modules, err := filepath.Abs(filepath.Join("testdata", "anthropicsdk", "node_modules"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(modules, "@anthropic-ai", "sdk", "package.json")); err != nil {
-		t.Skip("@anthropic-ai/sdk is not installed: scripts/test runs npm ci in lambda/testdata/anthropicsdk")
-	}
+	node, modules := nodeWith(t, "anthropicsdk", "@anthropic-ai/sdk")
 	p := startLocal(t, "API_KEYS="+testAPIKey, "EMULATOR_TOKENS_PER_SECOND=500", "MODEL_ALIASES=claude-sonnet-4-5=emulator.fast-v1")
 	path := filepath.Join(t.TempDir(), "sdk.cjs")
 	if err := os.WriteFile(path, []byte(anthropicTSScript), 0o644); err != nil {

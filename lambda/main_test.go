@@ -156,6 +156,26 @@ func TestBannerCurlStreamsWordByWord(t *testing.T) {
 	}
 }
 
+// nodeWith finds Node.js and the npm packages that scripts/test installs
+// in testdata/dir (pkg is one of them, to tell that npm ci ran), and
+// skips the test when either is missing. It returns node's path and the
+// absolute path of the packages' node_modules.
+func nodeWith(t *testing.T, dir, pkg string) (node, modules string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not found: this test needs Node.js (scripts/test installs it)")
+	}
+	modules, err = filepath.Abs(filepath.Join("testdata", dir, "node_modules"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(modules, pkg, "package.json")); err != nil {
+		t.Skipf("%s is not installed: scripts/test runs npm ci in lambda/testdata/%s", pkg, dir)
+	}
+	return node, modules
+}
+
 // readPieces reads r to its end and notes when each piece arrived, so a
 // test can tell output that was streamed from output that came in one burst.
 func readPieces(r io.Reader) (string, []time.Time) {

@@ -64,17 +64,7 @@ func readmeExample(t *testing.T, test string) string {
 func TestReadmeOpenAISDK(t *testing.T) {
 	t.Parallel()
 	example := readmeExample(t, "TestReadmeOpenAISDK") // before any skip: a missing example fails everywhere
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not found: the OpenAI SDK example test needs Node.js (scripts/test installs it)")
-	}
-	modules, err := filepath.Abs(filepath.Join("testdata", "openai", "node_modules"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(modules, "openai", "package.json")); err != nil {
-		t.Skip("the openai package is not installed: scripts/test runs npm ci in lambda/testdata/openai")
-	}
+	node, modules := nodeWith(t, "openai", "openai")
 	const documented = "http://127.0.0.1:8080"
 	if !strings.Contains(example, "'"+documented+"/v1'") {
 		t.Fatalf("the example does not point the SDK at %s/v1 (local mode's default), so this test cannot run it against local mode:\n%s", documented, example)
@@ -236,17 +226,7 @@ try { await streamAnswer(`+jsString(closed.url)+`, {prompt: 'hi'}, () => {}); re
 func TestReadmeAISDKRecipe(t *testing.T) {
 	t.Parallel()
 	mapping := readmeExample(t, "TestReadmeAISDKRecipe") // before any skip: a missing example fails everywhere
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not found: the Vercel AI SDK recipe test needs Node.js (scripts/test installs it)")
-	}
-	modules, err := filepath.Abs(filepath.Join("testdata", "aisdk", "node_modules"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(modules, "ai", "package.json")); err != nil {
-		t.Skip("the ai package is not installed: scripts/test runs npm ci in lambda/testdata/aisdk")
-	}
+	node, modules := nodeWith(t, "aisdk", "ai")
 	const rate = 40
 	p, up := startChatLocal(t, emulator.Options{TokensPerSecond: rate})
 

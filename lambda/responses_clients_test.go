@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -23,17 +22,8 @@ import (
 // responses.create and responses.stream.
 func TestResponsesNodeClients(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not found: this test needs Node.js (scripts/test installs it)")
-	}
-	dir, err := filepath.Abs(filepath.Join("testdata", "openai-clients"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openai", "package.json")); err != nil {
-		t.Skip("the clients are not installed: scripts/test runs npm ci in lambda/testdata/openai-clients")
-	}
+	node, modules := nodeWith(t, "openai-clients", "openai")
+	dir := filepath.Dir(modules)
 	p := startLocal(t, "EMULATOR_TOKENS_PER_SECOND=200")
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()

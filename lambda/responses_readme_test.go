@@ -62,17 +62,8 @@ func TestResponsesReadmeCurl(t *testing.T) {
 // against local mode.
 func TestResponsesReadmeExample(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not found: this test needs Node.js (scripts/test installs it)")
-	}
-	dir, err := filepath.Abs(filepath.Join("testdata", "openai-clients"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openai", "package.json")); err != nil {
-		t.Skip("the openai package is not installed: scripts/test runs npm ci in lambda/testdata/openai-clients")
-	}
+	node, modules := nodeWith(t, "openai-clients", "openai")
+	dir := filepath.Dir(modules)
 	// The script goes beside the installed packages, where Node resolves
 	// its import, under a name no other run uses.
 	path := filepath.Join(dir, "readme-example-"+rand.Text()+".mjs")
