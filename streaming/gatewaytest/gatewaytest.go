@@ -14,14 +14,17 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
 	"github.com/streamgate/streamgate/streaming"
 	"github.com/streamgate/streamgate/streaming/emulator"
@@ -174,6 +177,39 @@ func PostStalledBody(t testing.TB, url, path, prefix string) (resp *http.Respons
 	// runs into the read deadline.
 	_, err = io.ReadAll(read)
 	return resp, body, err == nil
+}
+
+// CheckRequestOutcome is what every dialect's request fuzzing asserts of
+// one body's outcome: a refusal is a complete 4xx whose message is valid
+// UTF-8 (messages quote what the client sent), and an accepted call keeps
+// the operator's policy (an allowed model, max tokens within the cap) and
+// Bedrock's rule for a conversation: it starts with the user and the roles
+// alternate.
+func CheckRequestOutcome(t testing.TB, cfg *streaming.Config, c *streaming.Call, refused *streaming.Error) {
+	t.Helper()
+	if refused != nil {
+		if refused.Status < 400 || refused.Status > 499 || refused.Code == "" || refused.Message == "" || !utf8.ValidString(refused.Message) {
+			t.Fatalf("refusal %+v is not a complete client error", refused)
+		}
+		if _, err := json.Marshal(refused); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if !slices.Contains(cfg.AllowedModels, c.ModelID) {
+		t.Fatalf("accepted model %q outside the allowlist", c.ModelID)
+	}
+	if c.MaxTokens < 1 || c.MaxTokens > cfg.MaxTokens || c.Inference == nil || c.Inference.MaxTokens == nil || int(*c.Inference.MaxTokens) != c.MaxTokens {
+		t.Fatalf("maxTokens %d escapes the cap %d or is not what Bedrock is sent", c.MaxTokens, cfg.MaxTokens)
+	}
+	if len(c.Messages) == 0 || c.Messages[0].Role != types.ConversationRoleUser {
+		t.Fatalf("conversation does not start with the user: %+v", c.Messages)
+	}
+	for i := 1; i < len(c.Messages); i++ {
+		if c.Messages[i].Role == c.Messages[i-1].Role {
+			t.Fatalf("messages %d and %d have the same role", i-1, i)
+		}
+	}
 }
 
 // ErrorOf decodes streamgate's JSON error body.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -259,26 +258,16 @@ func FuzzResponsesRequest(f *testing.F) {
 		if apiErr == nil {
 			p, apiErr = responsesCall(&cfg, &req)
 		}
+		var c *streaming.Call
+		if p != nil {
+			c = p.call
+		}
+		gatewaytest.CheckRequestOutcome(t, &cfg, c, apiErr)
 		if apiErr != nil {
-			if apiErr.Status < 400 || apiErr.Status > 499 || apiErr.Code == "" || apiErr.Message == "" || !utf8.ValidString(apiErr.Message) {
-				t.Fatalf("rejection %+v is not a complete client error", apiErr)
-			}
 			return
 		}
-		c := p.call
-		if !slices.Contains(cfg.AllowedModels, c.ModelID) || c.MaxTokens < 1 || c.MaxTokens > cfg.MaxTokens {
-			t.Fatalf("accepted call escapes the policy: model %q, maxTokens %d", c.ModelID, c.MaxTokens)
-		}
-		if len(c.Messages) == 0 || c.Messages[0].Role != types.ConversationRoleUser {
-			t.Fatalf("conversation does not start with the user: %+v", c.Messages)
-		}
-		for i := 1; i < len(c.Messages); i++ {
-			if c.Messages[i].Role == c.Messages[i-1].Role {
-				t.Fatalf("messages %d and %d have the same role", i-1, i)
-			}
-		}
 		for _, d := range p.dropped {
-			if len(d) > 80 || strings.ContainsAny(d, "\n\"") && !utf8.ValidString(d) {
+			if len(d) > 80 || !utf8.ValidString(d) {
 				t.Fatalf("dropped name %q", d)
 			}
 		}
